@@ -1,0 +1,401 @@
+"""Runtime support for generated host bindings: typed results, checked
+primitive conversions and direct access to wasmtime's component-value C API.
+
+Generated modules call these helpers instead of wasmtime-py's reflective
+`ValType.convert_*`, so no function type is looked up through FFI per call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable
+from ctypes import POINTER, byref, c_char_p, c_size_t, c_void_p
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, Union
+
+import wasmtime
+from wasmtime import _bindings as _c
+from wasmtime import component as _component
+
+T = TypeVar("T")
+E = TypeVar("E")
+
+Val = _c.wasmtime_component_val_t
+"""One component-model value as wasmtime's C API holds it (32 bytes)."""
+
+K_BOOL, K_S8, K_U8, K_S16, K_U16, K_S32, K_U32, K_S64, K_U64 = range(9)
+K_F32, K_F64, K_CHAR, K_STRING, K_LIST, K_RECORD, K_TUPLE = range(9, 16)
+K_VARIANT, K_ENUM, K_OPTION, K_RESULT, K_FLAGS = range(16, 21)
+
+_VAL_SIZE = ctypes.sizeof(Val)
+_PAYLOAD_OFFSET = Val.of.offset
+_ENTRY_SIZE = ctypes.sizeof(_c.wasmtime_component_valrecord_entry_t)
+_NAME_SIZE = ctypes.sizeof(_c.wasm_byte_vec_t)
+
+
+def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
+    return ctypes.CFUNCTYPE(restype, *argtypes)((name, _c.dll))
+
+
+_byte_vec_new = _proto("wasm_byte_vec_new", None, c_void_p, c_size_t, c_char_p)
+_val_new = _proto("wasmtime_component_val_new", POINTER(Val), c_void_p)
+val_delete = _proto("wasmtime_component_val_delete", None, c_void_p)
+_list_new_uninit = _proto("wasmtime_component_vallist_new_uninit", None, c_void_p, c_size_t)
+_list_delete = _proto("wasmtime_component_vallist_delete", None, c_void_p)
+_record_new_uninit = _proto("wasmtime_component_valrecord_new_uninit", None, c_void_p, c_size_t)
+_record_delete = _proto("wasmtime_component_valrecord_delete", None, c_void_p)
+_flags_new_uninit = _proto("wasmtime_component_valflags_new_uninit", None, c_void_p, c_size_t)
+_func_call = _proto(
+    "wasmtime_component_func_call", c_void_p,
+    c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t,
+)
+_func_post_return = _proto("wasmtime_component_func_post_return", c_void_p, c_void_p, c_void_p)
+_error_new = _proto("wasmtime_error_new", c_void_p, c_char_p)
+
+
+class BindingError(TypeError):
+    """A value does not fit its WIT type; `path` names the offending field."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+    def within(self, name: str) -> BindingError:
+        """Prefixes the path with an enclosing field, case or index."""
+        if not self.path:
+            path = name
+        elif self.path.startswith("["):
+            path = name + self.path
+        else:
+            path = f"{name}.{self.path}"
+        return BindingError(self.message, path)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    @staticmethod
+    def expected(what: str, value: Any) -> BindingError:
+        """An error for a value of the wrong Python type."""
+        return BindingError(f"expected {what}, got {type(value).__name__} {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Ok(Generic[T]):
+    """The success case of a WIT `result`."""
+
+    value: T
+    tag = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Err(Generic[E]):
+    """The error case of a WIT `result`."""
+
+    value: E
+    tag = "err"
+
+
+Result = Union[Ok[T], Err[E]]
+
+
+@dataclass(frozen=True, slots=True)
+class Some(Generic[T]):
+    """Wraps the payload of an `option<option<T>>` so `some(none)` differs from `none`."""
+
+    value: T
+
+
+# ---------------------------------------------------------------- primitives
+
+def _int_checker(kind: int, attr: str, lo: int, hi: int, name: str) -> tuple[
+    Callable[[Any, Any], None], Callable[[Any], int]
+]:
+    def lower(v: Any, c: Any) -> None:
+        if v.__class__ is not int:
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise BindingError.expected(name, v)
+        if v < lo or v > hi:
+            raise BindingError(f"{v} is out of range for {name} ({lo}..{hi})")
+        c.kind = kind
+        setattr(c.of, attr, v)
+
+    def lift(c: Any) -> int:
+        return int(getattr(c.of, attr))
+
+    return lower, lift
+
+
+lower_u8, lift_u8 = _int_checker(K_U8, "u8", 0, 0xFF, "u8")
+lower_u16, lift_u16 = _int_checker(K_U16, "u16", 0, 0xFFFF, "u16")
+lower_u32, lift_u32 = _int_checker(K_U32, "u32", 0, 0xFFFF_FFFF, "u32")
+lower_u64, lift_u64 = _int_checker(K_U64, "u64", 0, 0xFFFF_FFFF_FFFF_FFFF, "u64")
+lower_s8, lift_s8 = _int_checker(K_S8, "s8", -0x80, 0x7F, "s8")
+lower_s16, lift_s16 = _int_checker(K_S16, "s16", -0x8000, 0x7FFF, "s16")
+lower_s32, lift_s32 = _int_checker(K_S32, "s32", -0x8000_0000, 0x7FFF_FFFF, "s32")
+lower_s64, lift_s64 = _int_checker(
+    K_S64, "s64", -0x8000_0000_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, "s64"
+)
+
+
+def lower_bool(v: Any, c: Any) -> None:
+    if v.__class__ is not bool:
+        raise BindingError.expected("bool", v)
+    c.kind = K_BOOL
+    c.of.boolean = v
+
+
+def lift_bool(c: Any) -> bool:
+    return bool(c.of.boolean)
+
+
+def _lower_float(kind: int, attr: str, name: str) -> Callable[[Any, Any], None]:
+    def lower(v: Any, c: Any) -> None:
+        if not isinstance(v, (float, int)) or isinstance(v, bool):
+            raise BindingError.expected(name, v)
+        c.kind = kind
+        setattr(c.of, attr, float(v))
+
+    return lower
+
+
+lower_f32 = _lower_float(K_F32, "f32", "f32")
+lower_f64 = _lower_float(K_F64, "f64", "f64")
+
+
+def lift_f32(c: Any) -> float:
+    return float(c.of.f32)
+
+
+def lift_f64(c: Any) -> float:
+    return float(c.of.f64)
+
+
+def lower_char(v: Any, c: Any) -> None:
+    if v.__class__ is not str or len(v) != 1:
+        raise BindingError.expected("char (a one-character str)", v)
+    code = ord(v)
+    if 0xD800 <= code <= 0xDFFF:
+        raise BindingError(f"U+{code:04X} is a surrogate, not a Unicode scalar value")
+    c.kind = K_CHAR
+    c.of.character = code
+
+
+def lift_char(c: Any) -> str:
+    return chr(c.of.character)
+
+
+def lower_string(v: Any, c: Any) -> None:
+    if v.__class__ is not str:
+        if not isinstance(v, str):
+            raise BindingError.expected("str", v)
+    try:
+        data = v.encode()
+    except UnicodeEncodeError as exc:
+        raise BindingError(f"string is not valid Unicode ({exc.reason} at {exc.start})") from None
+    _byte_vec_new(byref(c.of.string), len(data), data)
+    c.kind = K_STRING
+
+
+def lift_string(c: Any) -> str:
+    s = c.of.string
+    return ctypes.string_at(s.data, s.size).decode()
+
+
+def lower_bytes(v: Any, c: Any) -> None:
+    """`list<u8>` without a Python operation per byte: strided copies into
+    wasmtime's value array (one 32-byte value per byte)."""
+    if not isinstance(v, (bytes, bytearray, memoryview)):
+        raise BindingError.expected("bytes", v)
+    data = memoryview(v).cast("B")
+    n = len(data)
+    lst = c.of.list
+    _list_new_uninit(byref(lst), n)
+    if n:
+        raw = (ctypes.c_char * (n * _VAL_SIZE)).from_address(
+            ctypes.cast(lst.data, c_void_p).value or 0
+        )
+        view = memoryview(raw).cast("B")
+        view[0::_VAL_SIZE] = _kind_run(n)
+        view[_PAYLOAD_OFFSET::_VAL_SIZE] = data
+    c.kind = K_LIST
+
+
+_KIND_U8_RUN = bytes([K_U8]) * 65536
+
+
+def _kind_run(n: int) -> bytes:
+    if n <= len(_KIND_U8_RUN):
+        return _KIND_U8_RUN[:n]
+    return bytes([K_U8]) * n
+
+
+def lift_bytes(c: Any) -> bytes:
+    lst = c.of.list
+    n = lst.size
+    if not n:
+        return b""
+    raw = (ctypes.c_char * (n * _VAL_SIZE)).from_address(ctypes.cast(lst.data, c_void_p).value or 0)
+    return bytes(memoryview(raw).cast("B")[_PAYLOAD_OFFSET::_VAL_SIZE])
+
+
+# ------------------------------------------------------------ compound values
+
+def set_name(name: Any, data: bytes) -> None:
+    """Fills a `wasm_name_t` (record field, variant case, enum or flag name)."""
+    _byte_vec_new(byref(name), len(data), data)
+
+
+def name_of(name: Any) -> bytes:
+    return ctypes.string_at(name.data, name.size)
+
+
+def record_new(rec: Any, n: int) -> Any:
+    """Allocates `n` zeroed record entries (zeroed = safe to delete)."""
+    _record_new_uninit(byref(rec), n)
+    ctypes.memset(rec.data, 0, n * _ENTRY_SIZE)
+    return rec.data
+
+
+def record_delete(rec: Any) -> None:
+    _record_delete(byref(rec))
+
+
+def list_new(lst: Any, n: int) -> Any:
+    """Allocates `n` zeroed values for a list or tuple."""
+    _list_new_uninit(byref(lst), n)
+    if n:
+        ctypes.memset(lst.data, 0, n * _VAL_SIZE)
+    return lst.data
+
+
+def list_delete(lst: Any) -> None:
+    _list_delete(byref(lst))
+
+
+def flags_new(fl: Any, names: list[bytes]) -> None:
+    _flags_new_uninit(byref(fl), len(names))
+    for i, name in enumerate(names):
+        _byte_vec_new(byref(fl.data[i]), len(name), name)
+
+
+def boxed(tmp: Any) -> Any:
+    """Moves a value to the heap, as variant, option and result payloads are held."""
+    return _val_new(byref(tmp))
+
+
+def check_length(v: Any, n: int, what: str) -> None:
+    if not isinstance(v, tuple) or len(v) != n:
+        raise BindingError.expected(f"a {n}-tuple ({what})", v)
+
+
+def check_list(v: Any) -> None:
+    if not isinstance(v, (list, tuple)):
+        raise BindingError.expected("list", v)
+
+
+# ------------------------------------------------------------------- calls
+
+class GuestError(Exception):
+    """A call into the guest failed (trap, interrupt, host-function failure)."""
+
+    def __init__(self, message: str, host_exception: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.host_exception = host_exception
+
+
+_tls = threading.local()
+
+
+def call(store: wasmtime.Storelike, func: _component.Func, params: Any, n: int, result: Any) -> None:
+    """Calls a component function with lowered params into `result`."""
+    _tls.host_exception = None
+    ctx = store._context()
+    err = _func_call(byref(func._func), ctx, params, n, byref(result) if result is not None else None,
+                     0 if result is None else 1)
+    if err:
+        exc = wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, POINTER(_c.wasmtime_error_t)))
+        host_exc = getattr(_tls, "host_exception", None)
+        _tls.host_exception = None
+        raise GuestError(str(exc), host_exc)
+
+
+def post_return(store: wasmtime.Storelike, func: _component.Func) -> None:
+    err = _func_post_return(byref(func._func), store._context())
+    if err:
+        exc = wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, POINTER(_c.wasmtime_error_t)))
+        raise GuestError(str(exc))
+
+
+def get_func(store: wasmtime.Storelike, instance: _component.Instance,
+             index: _component.ExportIndex) -> _component.Func:
+    func = instance.get_func(store, index)
+    if func is None:
+        raise GuestError("export is not a function")
+    return func
+
+
+def export_index(component: _component.Component, name: str,
+                 within: str | None = None) -> _component.ExportIndex:
+    """Looks an export up once per component (not per call)."""
+    parent = None
+    if within is not None:
+        parent = component.get_export_index(within)
+        if parent is None:
+            raise LookupError(f"component does not export {within!r}")
+    idx = component.get_export_index(name, parent)
+    if idx is None:
+        where = f"{within}#{name}" if within else name
+        raise LookupError(f"component does not export {where!r}")
+    return idx
+
+
+# ------------------------------------------------------------ host functions
+
+HostFunc = Callable[[Any, Any], None]
+"""A generated host-function body: lifts `args`, calls the host, lowers into `results[0]`."""
+
+_HOST_FUNCS: list[HostFunc] = []
+_CALLBACK = _c.wasmtime_component_func_callback_t
+_FINALIZER = ctypes.CFUNCTYPE(None, c_void_p)
+
+
+@_CALLBACK  # type: ignore[untyped-decorator]
+def _trampoline(env: int | None, context: Any, ty: Any, args: Any, nargs: int,
+                results: Any, nresults: int) -> int:
+    try:
+        _HOST_FUNCS[env or 0](args, results)
+        return 0
+    except BaseException as exc:  # a host function must never unwind into wasm
+        _tls.host_exception = exc
+        return int(_error_new(f"host function failed: {type(exc).__name__}: {exc}".encode()) or 0)
+
+
+@_FINALIZER  # type: ignore[untyped-decorator]
+def _finalize(env: int | None) -> None:
+    return None
+
+
+def add_func(inst: _component.LinkerInstance, name: str, body: HostFunc) -> None:
+    """Defines `name` in a linker instance with a generated host-function body."""
+    idx = len(_HOST_FUNCS)
+    _HOST_FUNCS.append(body)
+    data = name.encode()
+    err = _c.wasmtime_component_linker_instance_add_func(
+        inst.ptr(), ctypes.create_string_buffer(data), len(data), _trampoline, idx, _finalize,
+    )
+    if err:
+        raise wasmtime.WasmtimeError._from_ptr(err)
+
+
+__all__ = [
+    "BindingError", "Err", "GuestError", "Ok", "Result", "Some", "Val",
+    "add_func", "call", "export_index", "get_func", "post_return",
+]

@@ -1,0 +1,1 @@
+"""Generated host bindings (see wit/); never edited by hand."""

@@ -1,0 +1,114 @@
+"""The process-wide wasmtime engine: settings, epoch ticker and compile cache."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import wasmtime
+from wasmtime.component import Component
+
+from .errors import LoadError
+
+WASMTIME_VERSION = importlib.metadata.version("wasmtime")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Engine configuration; every field is part of the compile-cache key."""
+
+    epoch_tick_ms: int = 5
+    """How often the ticker advances the epoch; deadlines are counted in ticks."""
+    memory_init_cow: bool = True
+    """Copy-on-write memory images: instantiation maps data segments instead of copying."""
+    cranelift_opt_level: str = "speed"
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings and the wasmtime version."""
+        text = f"wasmtime={WASMTIME_VERSION};" + ";".join(f"{k}={v}" for k, v in sorted(asdict(self).items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wasmlet" / "compiled"
+
+
+class Engine:
+    """One wasmtime engine per process with an epoch ticker and an on-disk compile cache.
+
+    Use it as a context manager (or call `close()`) so the ticker thread stops.
+    """
+
+    def __init__(self, settings: EngineSettings | None = None, cache_dir: Path | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        config.memory_init_cow = self.settings.memory_init_cow
+        config.cranelift_opt_level = self.settings.cranelift_opt_level
+        config.wasm_component_model = True
+        self.wasm = wasmtime.Engine(config)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="wasmlet-epoch", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        interval = self.settings.epoch_tick_ms / 1000
+        while not self._stop.wait(interval):
+            self.wasm.increment_epoch()
+
+    def ticks(self, timeout_ms: int) -> int:
+        """Epoch ticks for a deadline of `timeout_ms` (at least one)."""
+        return max(1, -(-timeout_ms // self.settings.epoch_tick_ms))
+
+    def close(self) -> None:
+        """Stops the epoch ticker."""
+        self._stop.set()
+        self._ticker.join()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cache_path(self, sha256: str) -> Path:
+        return self.cache_dir / f"{sha256}-{self.settings.fingerprint()}.cwasm"
+
+    def compile(self, wasm: bytes) -> tuple[Component, str, bool]:
+        """Compiles `wasm` or loads it from the cache: (component, sha256, cache hit)."""
+        sha = hashlib.sha256(wasm).hexdigest()
+        path = self.cache_path(sha)
+        if path.exists():
+            try:
+                component = Component.deserialize_file(self.wasm, str(path))
+                self.cache_hits += 1
+                return component, sha, True
+            except wasmtime.WasmtimeError:
+                path.unlink(missing_ok=True)  # stale or corrupt artifact: rebuild it
+        try:
+            component = Component(self.wasm, wasm)
+        except wasmtime.WasmtimeError as exc:
+            raise LoadError(f"not a valid component: {exc}") from None
+        self.cache_misses += 1
+        self._store(path, bytes(component.serialize()))
+        return component, sha, False
+
+    def _store(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

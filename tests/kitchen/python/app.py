@@ -1,0 +1,42 @@
+"""A componentize-py test guest that round-trips every WIT type (world `kitchen`)."""
+
+from componentize_py_types import Err
+
+import wit_world
+from wit_world import exports
+from wit_world.imports import host_funcs, shapes
+
+
+class WitWorld(wit_world.WitWorld):
+    def double(self, x: int) -> int:
+        return (x * 2) & 0xFFFF_FFFF
+
+
+class Roundtrip(exports.Roundtrip):
+    def echo(self, e: shapes.Everything) -> shapes.Everything:
+        return e
+
+    def echo_shapes(self, s: list[shapes.Shape]) -> list[shapes.Shape]:
+        return s
+
+    def via_host(self, e: shapes.Everything) -> shapes.Everything:
+        return host_funcs.echo(e)
+
+    def host_checks(self) -> list[str]:
+        host_funcs.ping()
+        out = [f"add={host_funcs.add(40, 2)}"]
+        out.append(f"sum={host_funcs.sum_many(*range(1, 18))}")
+        host_funcs.maybe_fail(False)
+        out.append("ok=Ok(())")
+        try:
+            host_funcs.maybe_fail(True)
+        except Err as err:
+            out.append(f"err=Err({err.value!r})")
+        out.append(f"half={host_funcs.half(5.0):g}")
+        return out
+
+    def sum_many(self, *args: int) -> int:
+        return sum(args) & 0xFFFF_FFFF_FFFF_FFFF
+
+    def echo_bytes(self, b: bytes) -> bytes:
+        return b
