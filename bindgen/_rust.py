@@ -69,6 +69,8 @@ class RustEmitter:
             return "&str" if r.name == "string" else _RUST_PRIM[r.name]
         if isinstance(r, ListT):
             return f"&[{self.ty(r.elem)}]"
+        if isinstance(r, Named) and self.pkg.typedefs[r.id].kind in ("enum", "flags"):
+            return self.ty(t)
         return f"&{self.ty(t)}"
 
     def consts(self, t: Type, o: list[str]) -> None:
@@ -345,8 +347,8 @@ class RustEmitter:
             groups.append((None, world.export_functions, f"{pascal(world.name)}Guest"))
         for iface in world.exports:
             groups.append((iface, iface.functions, f"{pascal(iface.name)}Guest"))
-        for iface, funcs, trait in groups:
-            what = f"world `{world.name}`" if iface is None else f"`{iface.qualified}`"
+        for group_iface, funcs, trait in groups:
+            what = f"world `{world.name}`" if group_iface is None else f"`{group_iface.qualified}`"
             o += ["", f"/// The functions a guest of {what} exports.", f"pub trait {trait} {{"]
             for f in funcs:
                 params = ", ".join(f"{rust_snake(p.name)}: {self.ty(p.type)}" for p in f.params)
@@ -354,7 +356,7 @@ class RustEmitter:
                 o += _docs(f.docs, "    ") + [f"    fn {rust_snake(f.name)}({params}){ret};"]
             o.append("}")
             for f in funcs:
-                macro_body.append(self.emit_export(world, iface, f, trait, o))
+                macro_body.append(self.emit_export(world, group_iface, f, trait, o))
         if groups:
             traits = ", ".join(t for _, _, t in groups)
             o += ["", f"/// Exports a type implementing {traits} as world `{world.name}`.",

@@ -34,8 +34,11 @@ _ENTRY_SIZE = ctypes.sizeof(_c.wasmtime_component_valrecord_entry_t)
 _NAME_SIZE = ctypes.sizeof(_c.wasm_byte_vec_t)
 
 
+_DLL: Any = getattr(_c, "dll")
+
+
 def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
-    return ctypes.CFUNCTYPE(restype, *argtypes)((name, _c.dll))
+    return ctypes.CFUNCTYPE(restype, *argtypes)((name, _DLL))
 
 
 _byte_vec_new = _proto("wasm_byte_vec_new", None, c_void_p, c_size_t, c_char_p)
@@ -314,7 +317,7 @@ class GuestError(Exception):
 _tls = threading.local()
 
 
-def call(store: wasmtime.Storelike, func: _component.Func, params: Any, n: int, result: Any) -> None:
+def call(store: wasmtime.Store, func: _component.Func, params: Any, n: int, result: Any) -> None:
     """Calls a component function with lowered params into `result`."""
     _tls.host_exception = None
     ctx = store._context()
@@ -327,14 +330,14 @@ def call(store: wasmtime.Storelike, func: _component.Func, params: Any, n: int, 
         raise GuestError(str(exc), host_exc)
 
 
-def post_return(store: wasmtime.Storelike, func: _component.Func) -> None:
+def post_return(store: wasmtime.Store, func: _component.Func) -> None:
     err = _func_post_return(byref(func._func), store._context())
     if err:
         exc = wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, POINTER(_c.wasmtime_error_t)))
         raise GuestError(str(exc))
 
 
-def get_func(store: wasmtime.Storelike, instance: _component.Instance,
+def get_func(store: wasmtime.Store, instance: _component.Instance,
              index: _component.ExportIndex) -> _component.Func:
     func = instance.get_func(store, index)
     if func is None:

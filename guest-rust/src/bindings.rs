@@ -946,7 +946,7 @@ pub mod log {
 
     /// Writes one message to the host's log, tagged with the function, its
     /// version and the request id.
-    pub fn log(level: &Level, message: &str) {
+    pub fn log(level: Level, message: &str) {
         #[cfg(target_arch = "wasm32")]
         #[link(wasm_import_module = "wasmlet:faas/log@0.1.0")]
         extern "C" {

@@ -10,7 +10,7 @@ from ctypes import byref
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Optional, Protocol, Union
 
-from wasmtime import Storelike
+from wasmtime import Store
 from wasmtime.component import Component, Instance, Linker
 
 from wasmlet_bindgen import abi
@@ -401,44 +401,34 @@ def add_function_to_linker(
     for the invocation running on this thread."""
 
     def log_log(args: Any, results: Any) -> None:
-        r = imports().log.log(_lift_Level(args[0]), abi.lift_string(args[1]))
-        del r, results
+        imports().log.log(_lift_Level(args[0]), abi.lift_string(args[1]))
 
     def config_get(args: Any, results: Any) -> None:
-        r = imports().config.get(abi.lift_string(args[0]))
-        _lower_result_option_string_ConfigError_end(r, results[0])
+        _lower_result_option_string_ConfigError_end(imports().config.get(abi.lift_string(args[0])), results[0])
 
     def kv_get(args: Any, results: Any) -> None:
-        r = imports().kv.get(abi.lift_string(args[0]), abi.lift_string(args[1]))
-        _lower_result_option_list_u8_KvError_end(r, results[0])
+        _lower_result_option_list_u8_KvError_end(imports().kv.get(abi.lift_string(args[0]), abi.lift_string(args[1])), results[0])
 
     def kv_set(args: Any, results: Any) -> None:
-        r = imports().kv.set(abi.lift_string(args[0]), abi.lift_string(args[1]), abi.lift_bytes(args[2]))
-        _lower_result_none_KvError_end(r, results[0])
+        _lower_result_none_KvError_end(imports().kv.set(abi.lift_string(args[0]), abi.lift_string(args[1]), abi.lift_bytes(args[2])), results[0])
 
     def kv_delete(args: Any, results: Any) -> None:
-        r = imports().kv.delete(abi.lift_string(args[0]), abi.lift_string(args[1]))
-        _lower_result_none_KvError_end(r, results[0])
+        _lower_result_none_KvError_end(imports().kv.delete(abi.lift_string(args[0]), abi.lift_string(args[1])), results[0])
 
     def kv_keys(args: Any, results: Any) -> None:
-        r = imports().kv.keys(abi.lift_string(args[0]), abi.lift_string(args[1]))
-        _lower_result_list_string_KvError_end(r, results[0])
+        _lower_result_list_string_KvError_end(imports().kv.keys(abi.lift_string(args[0]), abi.lift_string(args[1])), results[0])
 
     def sql_execute(args: Any, results: Any) -> None:
-        r = imports().sql.execute(abi.lift_string(args[0]), abi.lift_string(args[1]), _lift_list_Value(args[2]))
-        _lower_result_u64_SqlError_end(r, results[0])
+        _lower_result_u64_SqlError_end(imports().sql.execute(abi.lift_string(args[0]), abi.lift_string(args[1]), _lift_list_Value(args[2])), results[0])
 
     def sql_query(args: Any, results: Any) -> None:
-        r = imports().sql.query(abi.lift_string(args[0]), abi.lift_string(args[1]), _lift_list_Value(args[2]))
-        _lower_result_Rows_SqlError_end(r, results[0])
+        _lower_result_Rows_SqlError_end(imports().sql.query(abi.lift_string(args[0]), abi.lift_string(args[1]), _lift_list_Value(args[2])), results[0])
 
     def outbound_http_send(args: Any, results: Any) -> None:
-        r = imports().outbound_http.send(_lift_OutgoingRequest(args[0]))
-        _lower_result_Response_OutboundHttpError_end(r, results[0])
+        _lower_result_Response_OutboundHttpError_end(imports().outbound_http.send(_lift_OutgoingRequest(args[0])), results[0])
 
     def modules_call(args: Any, results: Any) -> None:
-        r = imports().modules.call(abi.lift_string(args[0]), _lift_Request(args[1]))
-        _lower_result_Response_ModulesError_end(r, results[0])
+        _lower_result_Response_ModulesError_end(imports().modules.call(abi.lift_string(args[0]), _lift_Request(args[1])), results[0])
 
     with linker.root() as root:
         with root.add_instance('wasmlet:faas/types@0.1.0') as inst:
@@ -469,7 +459,7 @@ class FunctionExports:
     def __init__(self, component: Component) -> None:
         self._handle = abi.export_index(component, 'handle')
 
-    def handle(self, store: Storelike, instance: Instance, event: Event) -> Response:
+    def handle(self, store: Store, instance: Instance, event: Event) -> Response:
         """Handles one event and returns the response."""
         _func = abi.get_func(store, instance, self._handle)
         _params = (abi.Val * 1)()

@@ -10,7 +10,7 @@ from ctypes import byref
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Optional, Protocol, Union
 
-from wasmtime import Storelike
+from wasmtime import Store
 from wasmtime.component import Component, Instance, Linker
 
 from wasmlet_bindgen import abi
@@ -164,28 +164,22 @@ def add_kitchen_to_linker(
     for the invocation running on this thread."""
 
     def host_funcs_echo(args: Any, results: Any) -> None:
-        r = imports().host_funcs.echo(_lift_Everything(args[0]))
-        _lower_Everything(r, results[0])
+        _lower_Everything(imports().host_funcs.echo(_lift_Everything(args[0])), results[0])
 
     def host_funcs_add(args: Any, results: Any) -> None:
-        r = imports().host_funcs.add(abi.lift_u32(args[0]), abi.lift_u32(args[1]))
-        abi.lower_u32(r, results[0])
+        abi.lower_u32(imports().host_funcs.add(abi.lift_u32(args[0]), abi.lift_u32(args[1])), results[0])
 
     def host_funcs_sum_many(args: Any, results: Any) -> None:
-        r = imports().host_funcs.sum_many(abi.lift_u64(args[0]), abi.lift_u64(args[1]), abi.lift_u64(args[2]), abi.lift_u64(args[3]), abi.lift_u64(args[4]), abi.lift_u64(args[5]), abi.lift_u64(args[6]), abi.lift_u64(args[7]), abi.lift_u64(args[8]), abi.lift_u64(args[9]), abi.lift_u64(args[10]), abi.lift_u64(args[11]), abi.lift_u64(args[12]), abi.lift_u64(args[13]), abi.lift_u64(args[14]), abi.lift_u64(args[15]), abi.lift_u64(args[16]))
-        abi.lower_u64(r, results[0])
+        abi.lower_u64(imports().host_funcs.sum_many(abi.lift_u64(args[0]), abi.lift_u64(args[1]), abi.lift_u64(args[2]), abi.lift_u64(args[3]), abi.lift_u64(args[4]), abi.lift_u64(args[5]), abi.lift_u64(args[6]), abi.lift_u64(args[7]), abi.lift_u64(args[8]), abi.lift_u64(args[9]), abi.lift_u64(args[10]), abi.lift_u64(args[11]), abi.lift_u64(args[12]), abi.lift_u64(args[13]), abi.lift_u64(args[14]), abi.lift_u64(args[15]), abi.lift_u64(args[16])), results[0])
 
     def host_funcs_ping(args: Any, results: Any) -> None:
-        r = imports().host_funcs.ping()
-        del r, results
+        imports().host_funcs.ping()
 
     def host_funcs_maybe_fail(args: Any, results: Any) -> None:
-        r = imports().host_funcs.maybe_fail(abi.lift_bool(args[0]))
-        _lower_result_none_string_end(r, results[0])
+        _lower_result_none_string_end(imports().host_funcs.maybe_fail(abi.lift_bool(args[0])), results[0])
 
     def host_funcs_half(args: Any, results: Any) -> None:
-        r = imports().host_funcs.half(abi.lift_f32(args[0]))
-        abi.lower_f32(r, results[0])
+        abi.lower_f32(imports().host_funcs.half(abi.lift_f32(args[0])), results[0])
 
     with linker.root() as root:
         with root.add_instance('wasmlet:kitchen/shapes@0.1.0') as inst:
@@ -213,7 +207,7 @@ class KitchenExports:
         self._roundtrip_sum_many = abi.export_index(component, 'sum-many', 'wasmlet:kitchen/roundtrip@0.1.0')
         self._roundtrip_echo_bytes = abi.export_index(component, 'echo-bytes', 'wasmlet:kitchen/roundtrip@0.1.0')
 
-    def double(self, store: Storelike, instance: Instance, x: int) -> int:
+    def double(self, store: Store, instance: Instance, x: int) -> int:
         """A world-level export with a flat result."""
         _func = abi.get_func(store, instance, self._double)
         _params = (abi.Val * 1)()
@@ -239,7 +233,7 @@ class KitchenExports:
         abi.post_return(store, _func)
         return _value
 
-    def roundtrip_echo(self, store: Storelike, instance: Instance, e: Everything) -> Everything:
+    def roundtrip_echo(self, store: Store, instance: Instance, e: Everything) -> Everything:
         """Returns its argument unchanged."""
         _func = abi.get_func(store, instance, self._roundtrip_echo)
         _params = (abi.Val * 1)()
@@ -265,7 +259,7 @@ class KitchenExports:
         abi.post_return(store, _func)
         return _value
 
-    def roundtrip_echo_shapes(self, store: Storelike, instance: Instance, s: list[Shape]) -> list[Shape]:
+    def roundtrip_echo_shapes(self, store: Store, instance: Instance, s: list[Shape]) -> list[Shape]:
         """Returns its argument unchanged."""
         _func = abi.get_func(store, instance, self._roundtrip_echo_shapes)
         _params = (abi.Val * 1)()
@@ -291,7 +285,7 @@ class KitchenExports:
         abi.post_return(store, _func)
         return _value
 
-    def roundtrip_via_host(self, store: Storelike, instance: Instance, e: Everything) -> Everything:
+    def roundtrip_via_host(self, store: Store, instance: Instance, e: Everything) -> Everything:
         """Passes `e` through the host's `echo` and returns what came back."""
         _func = abi.get_func(store, instance, self._roundtrip_via_host)
         _params = (abi.Val * 1)()
@@ -317,7 +311,7 @@ class KitchenExports:
         abi.post_return(store, _func)
         return _value
 
-    def roundtrip_host_checks(self, store: Storelike, instance: Instance) -> list[str]:
+    def roundtrip_host_checks(self, store: Store, instance: Instance) -> list[str]:
         """Calls the host's other functions and reports the results."""
         _func = abi.get_func(store, instance, self._roundtrip_host_checks)
         _params = (abi.Val * 1)()
@@ -333,7 +327,7 @@ class KitchenExports:
         abi.post_return(store, _func)
         return _value
 
-    def roundtrip_sum_many(self, store: Storelike, instance: Instance, a: int, b: int, c: int, d: int, e: int, f: int, g: int, h: int, i: int, j: int, k: int, l: int, m: int, n: int, o: int, p: int, q: int) -> int:
+    def roundtrip_sum_many(self, store: Store, instance: Instance, a: int, b: int, c: int, d: int, e: int, f: int, g: int, h: int, i: int, j: int, k: int, l: int, m: int, n: int, o: int, p: int, q: int) -> int:
         """Takes more than 16 flat params."""
         _func = abi.get_func(store, instance, self._roundtrip_sum_many)
         _params = (abi.Val * 17)()
@@ -391,7 +385,7 @@ class KitchenExports:
         abi.post_return(store, _func)
         return _value
 
-    def roundtrip_echo_bytes(self, store: Storelike, instance: Instance, b: bytes) -> bytes:
+    def roundtrip_echo_bytes(self, store: Store, instance: Instance, b: bytes) -> bytes:
         """Echoes bytes (the fast path)."""
         _func = abi.get_func(store, instance, self._roundtrip_echo_bytes)
         _params = (abi.Val * 1)()
@@ -426,7 +420,7 @@ class MinimalExports:
     def __init__(self, component: Component) -> None:
         self._double = abi.export_index(component, 'double')
 
-    def double(self, store: Storelike, instance: Instance, x: int) -> int:
+    def double(self, store: Store, instance: Instance, x: int) -> int:
         """Calls export `double`."""
         _func = abi.get_func(store, instance, self._double)
         _params = (abi.Val * 1)()

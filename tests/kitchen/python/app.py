@@ -1,8 +1,7 @@
 """A componentize-py test guest that round-trips every WIT type (world `kitchen`)."""
 
-from componentize_py_types import Err
-
 import wit_world
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import host_funcs, shapes
 

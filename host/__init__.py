@@ -1,0 +1,16 @@
+"""wasmlet: a function-as-a-service host for WebAssembly components."""
+
+from .bindings.faas import Body, BodyBytes, BodyText, Event, EventCall, EventHttp, Request, Response
+from .bodies import body_bytes, body_from_bytes
+from .capabilities import InvocationContext
+from .engine import Engine, EngineSettings
+from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
+from .runtime import CompiledFunction, Limits, Runtime
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Body", "BodyBytes", "BodyText", "CompiledFunction", "Engine", "EngineSettings", "Event", "EventCall", "EventHttp", "GuestTrap",
+    "InvocationContext", "InvocationError", "Limits", "LoadError", "OutOfMemory", "Request", "Response",
+    "Runtime", "Timeout", "body_bytes", "body_from_bytes",
+]

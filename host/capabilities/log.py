@@ -1,0 +1,31 @@
+"""`wasmlet:faas/log`: guest messages into the host's log, tagged with the invocation."""
+
+from __future__ import annotations
+
+import logging
+
+from ..bindings.faas import Level
+from ._context import InvocationContext
+
+_LEVELS = {
+    Level.TRACE: 5, Level.DEBUG: logging.DEBUG, Level.INFO: logging.INFO,
+    Level.WARN: logging.WARNING, Level.ERROR: logging.ERROR,
+}
+MAX_MESSAGE = 16 * 1024
+
+
+class GuestLog:
+    """Implements the `log` interface for one invocation."""
+
+    def __init__(self, ctx: InvocationContext) -> None:
+        self.ctx = ctx
+
+    def log(self, level: Level, message: str) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + "…"
+        if level in (Level.WARN, Level.ERROR):
+            self.ctx.output.append(message)
+        self.ctx.logger.log(
+            _LEVELS[level], "%s", message,
+            extra={"function": self.ctx.function, "version": self.ctx.version, "request_id": self.ctx.request_id},
+        )

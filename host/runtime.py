@@ -1,0 +1,189 @@
+"""Loading and invoking functions: a fresh sandboxed store per invocation.
+
+`invoke()` sets the epoch deadline and the memory limit before instantiating,
+gives WASI guests an empty context with captured output, calls `handle`
+through the generated bindings and throws the store away; every trap becomes
+a typed `InvocationError`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+from wasmtime.component import Component, Linker
+
+from wasmlet_bindgen.abi import BindingError, GuestError
+
+from .bindings.faas import Event, FunctionExports, FunctionImports, Response, add_function_to_linker
+from .capabilities import (
+    DeniedConfig,
+    DeniedKv,
+    DeniedModules,
+    DeniedOutboundHttp,
+    DeniedSql,
+    GuestLog,
+    InvocationContext,
+)
+from .engine import Engine
+from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
+
+MiB = 1024 * 1024
+WIT_PACKAGE = "wasmlet:faas/"
+WASI_PREFIX = "wasi:"
+_CAPTURE_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
+_OOM_MARKERS = ("out of memory", "MemoryError", "memory allocation of")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-invocation limits; set on the store before instantiation."""
+
+    timeout_ms: int = 10_000
+    memory_mb: int = 128
+
+
+@dataclass(frozen=True)
+class CompiledFunction:
+    """A component compiled for this engine, checked against the `function` world."""
+
+    sha256: str
+    component: Component
+    exports: FunctionExports
+    uses_wasi: bool
+    imports: tuple[str, ...]
+    size: int
+    cache_hit: bool
+
+
+ImportsFactory = Callable[[InvocationContext], FunctionImports]
+
+
+def default_imports(ctx: InvocationContext) -> FunctionImports:
+    """Log granted, everything else denied: the sandbox with no manifest."""
+    return FunctionImports(
+        log=GuestLog(ctx), config=DeniedConfig(), kv=DeniedKv(), sql=DeniedSql(),
+        outbound_http=DeniedOutboundHttp(), modules=DeniedModules(),
+    )
+
+
+class Runtime:
+    """Compiles components and invokes them; the linker is built once and shared."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tls = threading.local()
+        self.linker = Linker(engine.wasm)
+        self.linker.add_wasip2()
+        add_function_to_linker(self.linker, self._current_imports)
+
+    def _current_imports(self) -> FunctionImports:
+        stack: list[FunctionImports] = self._tls.stack
+        return stack[-1]
+
+    def load(self, wasm: bytes) -> CompiledFunction:
+        """Compiles (or loads from cache) and validates a component."""
+        component, sha, hit = self.engine.compile(wasm)
+        ctype = component.type
+        imports = tuple(ctype.imports(self.engine.wasm))
+        exports = tuple(ctype.exports(self.engine.wasm))
+        foreign = [n for n in imports if not (n.startswith(WIT_PACKAGE) or n.startswith(WASI_PREFIX))]
+        if foreign:
+            raise LoadError(f"component imports interfaces wasmlet does not provide: {', '.join(foreign)}")
+        if "handle" not in exports:
+            raise LoadError("component does not export `handle` (is it built for world wasmlet:faas/function?)")
+        try:
+            bound = FunctionExports(component)
+        except LookupError as exc:
+            raise LoadError(str(exc)) from None
+        uses_wasi = any(n.startswith(WASI_PREFIX) for n in imports)
+        return CompiledFunction(sha, component, bound, uses_wasi, imports, len(wasm), hit)
+
+    def load_file(self, path: str | Path) -> CompiledFunction:
+        return self.load(Path(path).read_bytes())
+
+    def invoke(
+        self,
+        function: CompiledFunction,
+        event: Event,
+        *,
+        limits: Limits | None = None,
+        ctx: InvocationContext | None = None,
+        imports: ImportsFactory = default_imports,
+    ) -> Response:
+        """Runs `handle(event)` in a fresh store; raises a typed `InvocationError` on failure."""
+        limits = limits or Limits()
+        ctx = ctx or InvocationContext(function="")
+        store = wasmtime.Store(self.engine.wasm)
+        store.set_epoch_deadline(self.engine.ticks(limits.timeout_ms))
+        store.set_limits(memory_size=limits.memory_mb * MiB)
+        capture: str | None = None
+        if function.uses_wasi:
+            fd, capture = tempfile.mkstemp(prefix="wasmlet-out-", dir=_CAPTURE_DIR)
+            os.close(fd)
+            wasi = wasmtime.WasiConfig()
+            wasi.stdout_file = capture
+            wasi.stderr_file = capture
+            store.set_wasi(wasi)
+        stack = getattr(self._tls, "stack", None)
+        if stack is None:
+            stack = self._tls.stack = []
+        stack.append(imports(ctx))
+        try:
+            instance = self.linker.instantiate(store, function.component)
+            return function.exports.handle(store, instance, event)
+        except (GuestError, wasmtime.WasmtimeError) as exc:
+            if capture is not None:
+                _collect(capture, ctx)
+                capture = None
+            raise _classify(exc, ctx) from None
+        except BindingError as exc:
+            raise InvocationError(f"invalid event: {exc}", function=ctx.function) from None
+        finally:
+            stack.pop()
+            if capture is not None:
+                _collect(capture, ctx)
+            del store
+
+
+def _collect(path: str, ctx: InvocationContext) -> None:
+    """Moves captured stdout/stderr into the function's log."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    finally:
+        os.unlink(path)
+    if not data:
+        return
+    text = data.decode(errors="replace")
+    for line in text.splitlines():
+        ctx.output.append(line)
+        ctx.logger.info("%s", line, extra={"function": ctx.function, "request_id": ctx.request_id,
+                                           "version": ctx.version, "stream": "stdout/stderr"})
+
+
+def _summary(message: str) -> str:
+    """The cause of a wasmtime error, without its backtrace."""
+    if "Caused by:" in message:
+        causes = [ln.strip() for ln in message.split("Caused by:", 1)[1].splitlines() if ln.strip()]
+        return "; ".join(c.split(":", 1)[1].strip() if c[:2].rstrip(":").isdigit() else c for c in causes)
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else "trap"
+
+
+def _classify(exc: Exception, ctx: InvocationContext) -> InvocationError:
+    message = exc.message if isinstance(exc, GuestError) else str(exc)
+    first = _summary(message)
+    tail = ctx.tail()
+    if "interrupt" in first:
+        return Timeout("deadline exceeded: the guest was interrupted", function=ctx.function, output_tail=tail)
+    if any(m in tail for m in _OOM_MARKERS) or "memory" in first and "limit" in first:
+        return OutOfMemory(f"memory limit exceeded ({first})", function=ctx.function, output_tail=tail)
+    if isinstance(exc, GuestError) and exc.host_exception is not None:
+        first = f"{first} (host: {type(exc.host_exception).__name__}: {exc.host_exception})"
+    return GuestTrap(first, function=ctx.function, output_tail=tail)

@@ -1,0 +1,87 @@
+"""Shared fixtures: guests built from source (cached by content hash), engines, runtimes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wasmlet import Engine, Runtime
+from wasmlet.build import BuildError, build_python, build_rust
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = ROOT / ".wasmlet" / "test-build"
+CARGO_TARGET = ROOT / ".wasmlet" / "cargo-target"
+REQUIRE = os.environ.get("WASMLET_TEST_REQUIRE_ALL") == "1" or os.environ.get("CI") == "true"
+
+sys.path.insert(0, str(ROOT / "tests" / "kitchen"))
+
+
+def unavailable(reason: str) -> None:
+    """Skips with a clear reason on a user's machine; fails in CI, where everything must be present."""
+    if REQUIRE:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for base in paths:
+        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()
+                                                       and "target" not in p.parts and "__pycache__" not in p.parts)
+        for p in files:
+            h.update(str(p.relative_to(ROOT)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_guest(name: str, src: Path, language: str, wit: Path, world: str) -> Path:
+    """Builds a guest once per source content; later runs reuse the component."""
+    deps = [src, wit] + ([ROOT / "guest-rust" / "src", ROOT / "guest-rust" / "Cargo.toml"]
+                         if language == "rust" else [ROOT / "guest-python"] if (ROOT / "guest-python").exists() else [])
+    out = BUILD_DIR / f"{name}-{_digest(*deps)}.wasm"
+    if out.exists():
+        return out
+    try:
+        if language == "rust":
+            build_rust(src, out, world=world, wit=wit, target_dir=CARGO_TARGET)
+        else:
+            build_python(src, out, world=world, wit=wit)
+    except BuildError as exc:
+        if "not found" in str(exc) or "no Rust toolchain" in str(exc):
+            unavailable(str(exc))
+        raise
+    return out
+
+
+@pytest.fixture(scope="session")
+def kitchen_wasm() -> dict[str, Path]:
+    wit = ROOT / "tests" / "kitchen" / "wit"
+    return {
+        "rust": build_guest("kitchen-rust", ROOT / "tests" / "kitchen" / "rust", "rust", wit, "kitchen"),
+        "python": build_guest("kitchen-python", ROOT / "tests" / "kitchen" / "python", "python", wit, "kitchen"),
+    }
+
+
+@pytest.fixture(scope="session")
+def probe_wasm() -> dict[str, Path]:
+    wit = ROOT / "wit"
+    return {
+        "rust": build_guest("probe-rust", ROOT / "tests" / "guests" / "probe-rust", "rust", wit, "function"),
+        "python": build_guest("probe-python", ROOT / "tests" / "guests" / "probe-python", "python", wit, "function"),
+    }
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with Engine(cache_dir=tmp_path_factory.mktemp("compile-cache")) as eng:
+        yield eng
+
+
+@pytest.fixture(scope="session")
+def runtime(engine: Engine) -> Runtime:
+    return Runtime(engine)

@@ -1,0 +1,59 @@
+//! A test function that misbehaves on request: it answers, echoes, loops,
+//! exhausts memory and panics, depending on the path.
+
+use wasmlet_guest::bindings::{log, Level};
+use wasmlet_guest::{Body, Event, Handler, Request, Response};
+
+struct Probe;
+
+fn text(status: u16, body: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+        body: Body::Text(body.into()),
+    }
+}
+
+fn respond(req: Request) -> Response {
+    match req.path.as_str() {
+        "/hello" => text(200, "hello from rust"),
+        "/echo" => Response { status: 200, headers: req.headers, body: req.body },
+        "/info" => text(200, &format!("{} {} ?{} mount={}", req.method, req.path, req.query, req.mount)),
+        "/loop" => {
+            let mut n: u64 = 0;
+            loop {
+                // A volatile read the optimiser cannot see through.
+                n = unsafe { std::ptr::read_volatile(&n) }.wrapping_add(1);
+                if n == 0 {
+                    break text(200, "never");
+                }
+            }
+        }
+        "/alloc" => {
+            let mut keep: Vec<Vec<u8>> = Vec::new();
+            loop {
+                keep.push(vec![1u8; 1 << 20]);
+                if keep.len() == usize::MAX {
+                    break text(200, "never");
+                }
+            }
+        }
+        "/panic" => panic!("deliberate panic for testing"),
+        "/log" => {
+            log::log(Level::Info, "hello from the probe");
+            text(200, "logged")
+        }
+        _ => text(404, "no such probe"),
+    }
+}
+
+impl Handler for Probe {
+    fn handle(event: Event) -> Response {
+        match event {
+            Event::Http(req) => respond(req),
+            Event::Call(call) => respond(call.request),
+        }
+    }
+}
+
+wasmlet_guest::export_handler!(Probe);

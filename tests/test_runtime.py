@@ -1,0 +1,154 @@
+"""The runtime core: fresh sandboxed invocations, typed traps, limits, the compile cache."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from wasmlet import (
+    BodyBytes,
+    BodyText,
+    Engine,
+    EventHttp,
+    GuestTrap,
+    InvocationContext,
+    Limits,
+    LoadError,
+    OutOfMemory,
+    Request,
+    Response,
+    Runtime,
+    Timeout,
+    body_bytes,
+    body_from_bytes,
+)
+
+LANGS = ["rust", "python"]
+
+
+def call(runtime: Runtime, wasm: Path, path: str, body: bytes = b"", limits: Limits | None = None,
+         ctx: InvocationContext | None = None) -> Response:
+    fn = runtime.load_file(wasm)
+    req = Request("POST", path, "a=1", [("x-test", "1"), ("x-test", "2")], body_from_bytes(body), "/probe/dev")
+    return runtime.invoke(fn, EventHttp(req), limits=limits, ctx=ctx or InvocationContext("probe"))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_hello_and_request_fields(runtime: Runtime, probe_wasm: dict[str, Path], lang: str) -> None:
+    resp = call(runtime, probe_wasm[lang], "/hello")
+    assert resp.status == 200
+    assert resp.body == BodyText(f"hello from {lang}")
+    info = call(runtime, probe_wasm[lang], "/info")
+    assert info.body == BodyText("POST /info ?a=1 mount=/probe/dev")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(
+    ("payload", "kind"),
+    [
+        (("ü" * 500_000).encode(), BodyText),  # 1 MB of text
+        (bytes(range(256)) * 4096, BodyBytes),  # 1 MB binary
+        (b"a" * (1 << 20) + b"\xff", BodyBytes),  # valid UTF-8 except its last byte
+    ],
+    ids=["text", "binary", "almost-utf8"],
+)
+def test_megabyte_echo_is_byte_exact(runtime: Runtime, probe_wasm: dict[str, Path], lang: str,
+                                     payload: bytes, kind: type) -> None:
+    resp = call(runtime, probe_wasm[lang], "/echo", payload)
+    assert body_bytes(resp.body) == payload
+    assert isinstance(resp.body, kind)
+    assert resp.headers == [("x-test", "1"), ("x-test", "2")]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_infinite_loop_is_stopped_and_the_function_still_serves(
+    runtime: Runtime, probe_wasm: dict[str, Path], lang: str
+) -> None:
+    start = time.monotonic()
+    with pytest.raises(Timeout):
+        call(runtime, probe_wasm[lang], "/loop", limits=Limits(timeout_ms=300))
+    assert time.monotonic() - start < 0.6  # within twice the timeout
+    assert call(runtime, probe_wasm[lang], "/hello").status == 200
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_memory_limit(runtime: Runtime, probe_wasm: dict[str, Path], lang: str) -> None:
+    with pytest.raises(OutOfMemory):
+        call(runtime, probe_wasm[lang], "/alloc", limits=Limits(memory_mb=64))
+    assert call(runtime, probe_wasm[lang], "/hello").status == 200
+
+
+def test_rust_panic_is_a_guest_trap_with_its_message(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    with pytest.raises(GuestTrap) as info:
+        call(runtime, probe_wasm["rust"], "/panic")
+    assert "deliberate panic for testing" in info.value.output_tail
+    assert "unreachable" in info.value.message
+
+
+def test_python_exception_is_a_guest_trap_with_its_message(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    with pytest.raises(GuestTrap) as info:
+        call(runtime, probe_wasm["python"], "/panic")
+    assert "RuntimeError: deliberate exception for testing" in info.value.output_tail
+
+
+def test_python_guest_has_an_empty_wasi_context(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    files = call(runtime, probe_wasm["python"], "/files")
+    assert files.status == 403 and "root:" not in body_bytes(files.body).decode()
+    env = call(runtime, probe_wasm["python"], "/env")
+    assert env.body == BodyText("{}")
+
+
+def test_log_hostcall_reaches_the_host_log(runtime: Runtime, probe_wasm: dict[str, Path],
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="wasmlet.guest")
+    for lang in LANGS:
+        caplog.clear()
+        ctx = InvocationContext("probe", version="dev", request_id=f"req-{lang}")
+        call(runtime, probe_wasm[lang], "/log", ctx=ctx)
+        records = [r for r in caplog.records if r.getMessage() == "hello from the probe"]
+        assert len(records) == 1 and getattr(records[0], "request_id") == f"req-{lang}"
+
+
+def test_python_guest_second_load_is_a_compile_cache_hit(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    with Engine(cache_dir=tmp_path) as first:
+        assert Runtime(first).load_file(probe_wasm["python"]).cache_hit is False
+        assert first.cache_misses == 1
+    with Engine(cache_dir=tmp_path) as second:
+        fn = Runtime(second).load_file(probe_wasm["python"])
+        assert fn.cache_hit is True and second.cache_hits == 1 and second.cache_misses == 0
+        resp = Runtime(second).invoke(fn, EventHttp(Request("GET", "/hello", "", [], BodyText(""), "/p/1")))
+        assert resp.body == BodyText("hello from python")
+
+
+def test_corrupt_cache_artifact_is_rebuilt(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    with Engine(cache_dir=tmp_path) as eng:
+        Runtime(eng).load_file(probe_wasm["rust"])
+        for artifact in tmp_path.glob("*.cwasm"):
+            artifact.write_bytes(b"garbage")
+    with Engine(cache_dir=tmp_path) as eng:
+        fn = Runtime(eng).load_file(probe_wasm["rust"])
+        assert fn.cache_hit is False
+        assert Runtime(eng).invoke(fn, EventHttp(Request("GET", "/hello", "", [], BodyText(""), ""))).status == 200
+
+
+def test_load_rejects_garbage_and_the_wrong_world(runtime: Runtime, kitchen_wasm: dict[str, Path]) -> None:
+    with pytest.raises(LoadError, match="not a valid component"):
+        runtime.load(b"\x00asm garbage")
+    with pytest.raises(LoadError, match="wasmlet does not provide|does not export `handle`"):
+        runtime.load_file(kitchen_wasm["rust"])
+
+
+def test_every_tenth_trap_leaves_the_rest_unharmed(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    fn = runtime.load_file(probe_wasm["rust"])
+    ok = 0
+    for i in range(200):
+        path = "/panic" if i % 10 == 0 else "/hello"
+        try:
+            resp = runtime.invoke(fn, EventHttp(Request("GET", path, "", [], BodyText(""), "")),
+                                  ctx=InvocationContext("probe"))
+            ok += resp.status == 200
+        except GuestTrap:
+            assert path == "/panic"
+    assert ok == 180
