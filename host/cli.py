@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("inspect", help="print a component's world, imports, exports and size")
     p.add_argument("file")
     p.set_defaults(func=_cmd_inspect)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bindgen"]:
+        from wasmlet_bindgen.cli import main as bindgen_main
+
+        return bindgen_main(argv[1:])
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -152,3 +152,16 @@ def test_every_tenth_trap_leaves_the_rest_unharmed(runtime: Runtime, probe_wasm:
         except GuestTrap:
             assert path == "/panic"
     assert ok == 180
+
+
+def test_pooling_allocator_engine_serves_and_interrupts(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    from wasmlet import EngineSettings
+
+    with Engine(EngineSettings(pooling_instances=8), cache_dir=tmp_path) as eng:
+        rt = Runtime(eng)
+        fn = rt.load_file(probe_wasm["rust"])
+        hello = EventHttp(Request("GET", "/hello", "", [], BodyText(""), ""))
+        assert rt.invoke(fn, hello).body == BodyText("hello from rust")
+        with pytest.raises(Timeout):
+            rt.invoke(fn, EventHttp(Request("GET", "/loop", "", [], BodyText(""), "")), limits=Limits(timeout_ms=100))
+        assert rt.invoke(fn, hello).status == 200
