@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .build import BuildError, build_python, build_rust, detect
 
@@ -52,6 +55,152 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_logging(json_logs: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from .dev import DevFunction, DevServer
+    from .engine import Engine
+    from .errors import LoadError
+    from .runtime import Runtime
+    from .server import Listener, parse_bind, run, serve
+
+    _setup_logging()
+    try:
+        functions = [DevFunction.parse(spec) for spec in args.module]
+    except (ValueError, OSError) as exc:
+        print(f"wasmlet dev: {exc}", file=sys.stderr)
+        return 2
+    if not functions:
+        print("wasmlet dev: give at least one -m NAME:PATH.wasm", file=sys.stderr)
+        return 2
+    host, port = parse_bind(args.bind)
+    with Engine() as engine:
+        dev = DevServer(Runtime(engine), functions)
+        try:
+            dev.load_all()
+        except (OSError, LoadError) as exc:
+            print(f"wasmlet dev: {exc}", file=sys.stderr)
+            return 1
+
+        async def main() -> None:
+            await serve([Listener(dev.host, host, port, "functions")], server=args.server,
+                        grace_s=args.grace, background=[dev.watch])
+
+        run(main, backend=args.backend)
+    return 0
+
+
+_LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .admin import admin_app
+    from .asgi import Host, HostSettings
+    from .config import Config, ConfigError
+    from .engine import Engine
+    from .registry import SqliteRegistry
+    from .runtime import Runtime
+    from .server import Listener, parse_bind, run, serve
+
+    try:
+        config = Config.load(Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(f"wasmlet serve: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(config.server.json_logs)
+    bind = args.bind or config.server.bind
+    admin_bind = args.admin_bind or config.admin.bind
+    admin_host, admin_port = parse_bind(admin_bind, 3001)
+    if not config.admin_token and not admin_host.startswith(_LOOPBACK):
+        print(f"wasmlet serve: refusing to start the admin API on {admin_bind} without a token; "
+              "set [admin] token or WASMLET_ADMIN_TOKEN, or bind it to loopback", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir) if args.data_dir else config.data_dir
+    registry = SqliteRegistry(data_dir)
+    host, port = parse_bind(bind)
+    with Engine(cache_dir=config.cache_dir or data_dir / "compiled") as engine:
+        runtime = Runtime(engine)
+        settings = HostSettings(worker_threads=config.server.worker_threads,
+                                max_in_flight=config.server.max_in_flight, json_logs=config.server.json_logs)
+        app = Host(runtime, registry, settings)
+        admin = admin_app(registry, runtime, config.admin_token)
+
+        async def main() -> None:
+            await serve([Listener(app, host, port, "functions"), Listener(admin, admin_host, admin_port, "admin API")],
+                        server=args.server or config.server.server, grace_s=config.server.grace_seconds)
+
+        run(main, backend=args.backend or config.server.backend)
+    registry.close()
+    return 0
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import httpx
+
+    token = args.token or os.environ.get("WASMLET_ADMIN_TOKEN", "")
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=args.admin, headers=headers, timeout=120)
+
+
+def _report(resp: Any) -> int:
+    if resp.status_code >= 400:
+        try:
+            message = resp.json().get("error", resp.text)
+        except ValueError:
+            message = resp.text
+        print(f"error {resp.status_code}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    wasm = Path(args.file).read_bytes()
+    manifest = Path(args.manifest).read_text() if args.manifest else ""
+    with _client(args) as client:
+        resp = client.post(f"/v1/functions/{args.name}/versions",
+                           files={"component": ("component.wasm", wasm, "application/wasm")},
+                           data={"manifest": manifest})
+    if _report(resp):
+        return 1
+    body = resp.json()
+    print(f"deployed {body['function']} {body['version']} (sha256 {body['sha256'][:12]}), latest -> {body['version']}")
+    return 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        resp = client.get("/v1/functions")
+    if _report(resp):
+        return 1
+    for name, entry in sorted(resp.json()["functions"].items()):
+        aliases = entry["aliases"]
+        for v in entry["versions"]:
+            tags = sorted(a for a, target in aliases.items() if target == v["version"])
+            print(f"{name}\t{v['version']}\t{v['sha256'][:12]}\t{','.join(tags)}")
+    return 0
+
+
+def _cmd_alias(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        resp = client.put(f"/v1/functions/{args.name}/aliases/{args.alias}", json={"version": args.version})
+    if _report(resp):
+        return 1
+    print(f"{args.name}/{args.alias} -> {args.version}")
+    return 0
+
+
+def _cmd_rm(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        resp = client.delete(f"/v1/functions/{args.name}/versions/{args.version}")
+    if _report(resp):
+        return 1
+    print(f"deleted {args.name}/{args.version}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wasmlet", description="Serve WebAssembly components as functions.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +219,40 @@ def main(argv: list[str] | None = None) -> int:
         from wasmlet_bindgen.cli import main as bindgen_main
 
         return bindgen_main(argv[1:])
+    p = sub.add_parser("dev", help="serve .wasm files, reloading them when they change")
+    p.add_argument("--bind", default="127.0.0.1:3000")
+    p.add_argument("-m", "--module", action="append", default=[], metavar="NAME:PATH.wasm")
+    p.add_argument("--server", default="uvicorn", choices=["uvicorn", "hypercorn"])
+    p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight requests get on shutdown")
+    p.set_defaults(func=_cmd_dev)
+    p = sub.add_parser("serve", help="serve deployed functions with a registry and an admin API")
+    p.add_argument("--config", help="wasmlet.toml (optional: every setting has a default)")
+    p.add_argument("--bind")
+    p.add_argument("--admin-bind")
+    p.add_argument("--data-dir")
+    p.add_argument("--server", choices=["uvicorn", "hypercorn"])
+    p.add_argument("--backend", choices=["asyncio", "trio"])
+    p.set_defaults(func=_cmd_serve)
+    for name, fn, helptext in (("deploy", _cmd_deploy, "deploy a component as a new version"),
+                               ("ls", _cmd_ls, "list functions, versions and aliases"),
+                               ("alias", _cmd_alias, "point an alias (e.g. latest) at a version"),
+                               ("rm", _cmd_rm, "delete a version")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--admin", default=os.environ.get("WASMLET_ADMIN_URL", "http://127.0.0.1:3001"))
+        p.add_argument("--token", default="")
+        if name == "deploy":
+            p.add_argument("name")
+            p.add_argument("file")
+            p.add_argument("--manifest")
+        elif name == "alias":
+            p.add_argument("name")
+            p.add_argument("alias")
+            p.add_argument("version")
+        elif name == "rm":
+            p.add_argument("name")
+            p.add_argument("version")
+        p.set_defaults(func=fn)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

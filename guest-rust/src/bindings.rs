@@ -145,7 +145,7 @@ unsafe impl Lift for Request {
 /// The response a function returns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
-    /// The HTTP status code (100-999; the host answers 502 otherwise).
+    /// The HTTP status code (200-599; the host answers 502 otherwise).
     pub status: u16,
     /// The response headers.
     pub headers: Headers,

@@ -68,7 +68,7 @@ class Response:
     """The response a function returns."""
 
     status: int
-    """The HTTP status code (100-999; the host answers 502 otherwise)."""
+    """The HTTP status code (200-599; the host answers 502 otherwise)."""
     headers: Headers
     """The response headers."""
     body: Body

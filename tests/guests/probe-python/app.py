@@ -22,6 +22,18 @@ def respond(req: types.Request) -> types.Response:
         keep = []
         while True:
             keep.append(bytearray(1 << 20))
+    if req.path == "/bad-status":
+        return text(42, "not a status")
+    if req.path == "/bad-header":
+        return types.Response(200, [("x-bad", "a\r\nb")], types.Body_Text("x"))
+    if req.path == "/spin":
+        import time
+
+        ms = int(dict(p.split("=", 1) for p in req.query.split("&") if "=" in p).get("ms", "100"))
+        end = time.monotonic() + ms / 1000
+        while time.monotonic() < end:
+            pass
+        return text(200, f"spun {ms} ms")
     if req.path == "/panic":
         raise RuntimeError("deliberate exception for testing")
     if req.path == "/log":

@@ -38,6 +38,12 @@ fn respond(req: Request) -> Response {
                 }
             }
         }
+        "/bad-status" => text(42, "not a status"),
+        "/bad-header" => Response {
+            status: 200,
+            headers: vec![("x-bad".into(), "a\r\nb".into())],
+            body: Body::Text("x".into()),
+        },
         "/panic" => panic!("deliberate panic for testing"),
         "/log" => {
             log::log(Level::Info, "hello from the probe");

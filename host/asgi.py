@@ -1,0 +1,264 @@
+"""The public HTTP host: an ASGI app that routes `/<function>/<version>/<path…>` to a function.
+
+Async code is anyio, so it runs on asyncio and trio. Each invocation runs in a
+worker thread (a slow guest never stalls the event loop), capped globally and
+per function; traps, timeouts and bad responses map to 500, 504 and 502, every
+response carries `x-request-id` and every error body is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from .bindings.faas import EventHttp, Request, Response
+from .bodies import body_bytes, body_from_bytes
+from .capabilities import InvocationContext
+from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
+from .metrics import Metrics
+from .registry import FunctionSource, Version
+from .runtime import CompiledFunction, Runtime
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+access_log = logging.getLogger("wasmlet.access")
+log = logging.getLogger("wasmlet")
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """Process-wide knobs of the HTTP host."""
+
+    worker_threads: int = 8
+    """Invocations running at once across all functions; more wait for a thread."""
+    max_in_flight: int = 256
+    """Requests admitted at once (running or waiting); beyond it 503."""
+    json_logs: bool = False
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.status, self.message, self.headers = status, message, headers or []
+
+
+class Host:
+    """The ASGI application."""
+
+    def __init__(self, runtime: Runtime, source: FunctionSource, settings: HostSettings | None = None) -> None:
+        self.runtime = runtime
+        self.source = source
+        self.settings = settings or HostSettings()
+        self.metrics = Metrics()
+        self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
+        self._compiled: dict[str, CompiledFunction] = {}
+        self._compiling: dict[str, anyio.Lock] = {}
+        self._in_flight = 0
+        self._per_function: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ ASGI
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        rid = uuid.uuid4().hex
+        start = time.perf_counter()
+        path: str = scope["path"]
+        fn_label, version_label = "-", "-"
+        status, sent = 500, 0
+        try:
+            if path == "/_wasmlet/health":
+                status, sent = await _send(send, 200, b'{"status":"ok"}', rid, "application/json")
+                return
+            if path == "/_wasmlet/metrics":
+                status, sent = await _send(send, 200, self.metrics.render(), rid,
+                                           "text/plain; version=0.0.4; charset=utf-8")
+                return
+            parts = path.split("/", 3)
+            if len(parts) < 3 or not parts[1] or not parts[2]:
+                raise _Reject(404, "no function here: use /<function>/<version>/<path>")
+            name, ver = parts[1], parts[2]
+            version = self.source.resolve(name, ver)
+            if version is None:
+                raise _Reject(404, f"unknown function or version: {name}/{ver}")
+            fn_label, version_label = name, version.version
+            status, sent = await self._serve(scope, receive, send, version, f"/{name}/{ver}",
+                                             "/" + (parts[3] if len(parts) > 3 else ""), rid)
+        except _Reject as r:
+            status, sent = await _send_error(send, r.status, r.message, rid, r.headers)
+        finally:
+            elapsed = time.perf_counter() - start
+            if fn_label != "-":  # only known functions: unknown names must not grow the label space
+                self.metrics.requests.labels(fn_label, version_label, str(status)).inc()
+                self.metrics.latency.labels(fn_label).observe(elapsed)
+            self._access(scope, status, sent, elapsed, fn_label, version_label, rid)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------- requests
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, version: Version, mount: str,
+                     sub_path: str, rid: str) -> tuple[int, int]:
+        manifest = version.manifest
+        if self._in_flight >= self.settings.max_in_flight:
+            raise _Reject(503, "host is at capacity, retry shortly", [(b"retry-after", b"1")])
+        if self._per_function.get(version.function, 0) >= manifest.max_concurrency:
+            raise _Reject(503, f"{version.function} is at its concurrency limit ({manifest.max_concurrency})",
+                          [(b"retry-after", b"1")])
+        self._in_flight += 1
+        self._per_function[version.function] = self._per_function.get(version.function, 0) + 1
+        try:
+            body = await _read_body(scope, receive, manifest.max_body_bytes)
+            compiled = await self._compiled_for(version)
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            event = EventHttp(Request(
+                method=scope["method"], path=sub_path, query=scope["query_string"].decode("latin-1"),
+                headers=headers, body=body_from_bytes(body), mount=mount,
+            ))
+            ctx = InvocationContext(version.function, version.version, rid,
+                                    logging.getLogger(f"wasmlet.guest.{version.function}"))
+            self.metrics.in_flight.inc()
+            try:
+                response = await anyio.to_thread.run_sync(
+                    lambda: self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx),
+                    limiter=self.threads,
+                )
+            except Timeout:
+                raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
+            except OutOfMemory:
+                raise _Reject(500, f"{version.function} ran out of memory ({manifest.memory_mb} MB)") from None
+            except GuestTrap as exc:
+                log.warning("guest trap in %s/%s (request %s): %s", version.function, version.version, rid, exc)
+                raise _Reject(500, f"{version.function} failed: {exc.message}") from None
+            except InvocationError as exc:
+                raise _Reject(500, f"{version.function} failed: {exc.message}") from None
+            finally:
+                self.metrics.in_flight.dec()
+            out_headers = _check_response(response)
+            payload = body_bytes(response.body)
+            return await _send(send, response.status, payload, rid, None, out_headers)
+        finally:
+            self._in_flight -= 1
+            self._per_function[version.function] -= 1
+
+    async def _compiled_for(self, version: Version) -> CompiledFunction:
+        compiled = self._compiled.get(version.sha256)
+        if compiled is not None:
+            return compiled
+        lock = self._compiling.setdefault(version.sha256, anyio.Lock())
+        async with lock:
+            compiled = self._compiled.get(version.sha256)
+            if compiled is None:
+                try:
+                    wasm = await anyio.to_thread.run_sync(self.source.wasm, version)
+                    compiled = await anyio.to_thread.run_sync(self.runtime.load, wasm)
+                except (OSError, LoadError) as exc:
+                    raise _Reject(500, f"{version.function}/{version.version} could not be loaded: {exc}") from None
+                if not compiled.cache_hit:
+                    self.metrics.cold_starts.labels(version.function).inc()
+                self._compiled[version.sha256] = compiled
+        return compiled
+
+    def forget(self, sha256: str) -> None:
+        """Drops a compiled function (the dev server calls it after a reload)."""
+        self._compiled.pop(sha256, None)
+
+    def _access(self, scope: Scope, status: int, sent: int, elapsed: float, fn: str, ver: str, rid: str) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        client = scope.get("client") or ("-", 0)
+        target = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
+        if self.settings.json_logs:
+            access_log.info(json.dumps({
+                "client": client[0], "method": scope["method"], "target": target, "status": status,
+                "bytes": sent, "ms": round(elapsed * 1000, 3), "function": fn, "version": ver, "request_id": rid,
+            }))
+        else:
+            access_log.info('%s "%s %s" %d %d %.1fms fn=%s/%s rid=%s', client[0], scope["method"], target,
+                            status, sent, elapsed * 1000, fn, ver, rid)
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """Reads the request body, refusing (413) as soon as it passes `limit`."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise _Reject(400, "invalid content-length") from None
+            if declared > limit:
+                raise _Reject(413, f"request body of {declared} bytes is over this function's limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Reject(499, "client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _Reject(413, f"request body is over this function's limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _check_response(response: Response) -> list[tuple[bytes, bytes]]:
+    """The guest's headers as ASGI wants them; 502 when status or a header is invalid."""
+    if not 200 <= response.status <= 599:
+        raise _Reject(502, f"function returned an invalid status {response.status}")
+    out = []
+    for name, value in response.headers:
+        if not _TOKEN.match(name):
+            raise _Reject(502, f"function returned an invalid header name {name[:40]!r}")
+        if any(c in value for c in "\r\n\0"):
+            raise _Reject(502, f"function returned an invalid value for header {name!r}")
+        if name.lower() in _HOP_BY_HOP:
+            continue
+        try:
+            out.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        except UnicodeEncodeError:
+            raise _Reject(502, f"function returned a non-Latin-1 value for header {name!r}") from None
+    return out
+
+
+async def _send(send: Send, status: int, body: bytes, rid: str, content_type: str | None,
+                headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:
+    out = list(headers or [])
+    if content_type is not None:
+        out.append((b"content-type", content_type.encode()))
+    out.append((b"content-length", str(len(body)).encode()))
+    out.append((b"x-request-id", rid.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": body})
+    return status, len(body)
+
+
+async def _send_error(send: Send, status: int, message: str, rid: str,
+                      headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
+    if status == 499:
+        return status, 0
+    body = json.dumps({"error": message, "status": status, "request_id": rid}).encode()
+    return await _send(send, status, body, rid, "application/json", headers)

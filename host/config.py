@@ -1,0 +1,71 @@
+"""`wasmlet.toml`: the host's own settings. Every key has a default, so no file is needed."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """The config file is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind: str = "127.0.0.1:3000"
+    server: str = "uvicorn"
+    backend: str = "asyncio"
+    grace_seconds: float = 30.0
+    worker_threads: int = 8
+    max_in_flight: int = 256
+    json_logs: bool = False
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    bind: str = "127.0.0.1:3001"
+    token: str = ""
+    """Bearer token for the admin API; `WASMLET_ADMIN_TOKEN` overrides it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path(".wasmlet/data")
+    cache_dir: Path | None = None
+    server: ServerConfig = field(default_factory=ServerConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+
+    @property
+    def admin_token(self) -> str:
+        return os.environ.get("WASMLET_ADMIN_TOKEN") or self.admin.token
+
+    @classmethod
+    def load(cls, path: Path | None) -> Config:
+        if path is None:
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        base = path.parent
+        try:
+            server = ServerConfig(**_table(data, "server"))
+            admin = AdminConfig(**_table(data, "admin"))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+        data_dir = base / data.get("data_dir", ".wasmlet/data")
+        cache_dir = base / data["cache_dir"] if "cache_dir" in data else None
+        return cls(data_dir, cache_dir, server, admin)
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return table
