@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,7 @@ def parse_bind(bind: str, default_port: int = 3000) -> tuple[str, int]:
 
 
 async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: float = 30.0,
-                background: list[Callable[[], Awaitable[None]]] | None = None,
+                background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
                 on_ready: Callable[[], None] | None = None) -> None:
     """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
     stop = anyio.Event()
@@ -103,10 +103,13 @@ async def _hypercorn(listener: Listener, stop: anyio.Event, grace_s: float) -> N
     config.accesslog = None
     config.errorlog = log
     if _running_trio():
-        from hypercorn.trio import serve as hserve
+        from hypercorn.trio import serve as trio_serve
+
+        await trio_serve(listener.app, config, shutdown_trigger=stop.wait)
     else:
-        from hypercorn.asyncio import serve as hserve  # type: ignore[assignment]
-    await hserve(listener.app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(listener.app, config, shutdown_trigger=stop.wait)
 
 
 def _running_trio() -> bool:

@@ -1,0 +1,64 @@
+"""Starting real `wasmlet` processes on free loopback ports, and stopping them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+WASMLET = [sys.executable, "-m", "wasmlet.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{read_log(proc)}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not healthy after {timeout}s")
+
+
+def read_log(proc: subprocess.Popen[bytes]) -> str:
+    log = getattr(proc, "log_path", None)
+    return Path(log).read_text(errors="replace") if log else ""
+
+
+@contextmanager
+def running(args: list[str], health: str, log_path: Path, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Starts `wasmlet ARGS`, waits until `health` answers, and always stops it."""
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(WASMLET + args, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                            env={**os.environ, **(env or {})})
+    proc.log_path = str(log_path)  # type: ignore[attr-defined]
+    try:
+        wait_healthy(health, proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()

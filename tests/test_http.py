@@ -1,0 +1,158 @@
+"""The ASGI host in-process, with httpx, on asyncio and on trio."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from wasmlet.asgi import Host, HostSettings
+from wasmlet.manifest import Manifest
+from wasmlet.registry import MemoryRegistry
+from wasmlet.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_host(runtime: Runtime, probe_wasm: dict[str, Path], **limits: int) -> Host:
+    registry = MemoryRegistry()
+    manifest = Manifest(**limits) if limits else Manifest()
+    registry.put("probe", probe_wasm["rust"].read_bytes(), manifest)
+    registry.put("pyprobe", probe_wasm["python"].read_bytes(), manifest)
+    return Host(runtime, registry, HostSettings(worker_threads=4))
+
+
+def client(host: Host) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test", timeout=30)
+
+
+def assert_json_error(resp: httpx.Response, status: int) -> dict[str, object]:
+    assert resp.status_code == status
+    body = resp.json()
+    assert body["status"] == status and body["request_id"] == resp.headers["x-request-id"]
+    assert isinstance(body["error"], str) and body["error"]
+    return dict(body)
+
+
+async def test_routes_and_request_ids(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    async with client(make_host(runtime, probe_wasm)) as c:
+        for version in ("latest", "dev"):
+            resp = await c.get(f"/probe/{version}/hello")
+            assert resp.status_code == 200 and resp.text == "hello from rust"
+            assert len(resp.headers["x-request-id"]) == 32
+        info = await c.post("/pyprobe/latest/info?x=1&y=2", content=b"body")
+        assert info.text == "POST /info ?x=1&y=2 mount=/pyprobe/latest"
+        root = await c.get("/probe/latest")
+        assert root.status_code == 404 and root.text == "no such probe"  # reached the guest with path "/"
+        ids = {(await c.get("/probe/latest/hello")).headers["x-request-id"] for _ in range(5)}
+        assert len(ids) == 5
+
+
+async def test_headers_reach_the_guest_lower_cased_with_duplicates(runtime: Runtime,
+                                                                   probe_wasm: dict[str, Path]) -> None:
+    async with client(make_host(runtime, probe_wasm)) as c:
+        resp = await c.post("/probe/latest/echo", content=b"\x00\xffbinary",
+                            headers=[("X-Multi", "one"), ("x-multi", "two"), ("X-Other", "Three")])
+        assert resp.content == b"\x00\xffbinary"
+        assert resp.headers.get_list("x-multi") == ["one", "two"]
+        assert resp.headers["x-other"] == "Three"
+
+
+async def test_unknown_function_and_version_are_404_json(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    async with client(make_host(runtime, probe_wasm)) as c:
+        assert_json_error(await c.get("/nope/latest/hello"), 404)
+        assert_json_error(await c.get("/probe/v9/hello"), 404)
+        assert_json_error(await c.get("/"), 404)
+
+
+async def test_body_over_limit_is_413(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    async with client(make_host(runtime, probe_wasm, max_body_bytes=1000)) as c:
+        assert (await c.post("/probe/latest/echo", content=b"x" * 1000)).status_code == 200
+        assert_json_error(await c.post("/probe/latest/echo", content=b"x" * 1001), 413)
+
+        async def chunks() -> object:  # no content-length: refused while streaming
+            for _ in range(100):
+                yield b"y" * 100
+
+        assert_json_error(await c.post("/probe/latest/echo", content=chunks()), 413)
+
+
+@pytest.mark.parametrize("fn", ["probe", "pyprobe"])
+async def test_trap_is_500_timeout_504_bad_response_502(runtime: Runtime, probe_wasm: dict[str, Path],
+                                                        fn: str) -> None:
+    async with client(make_host(runtime, probe_wasm, timeout_ms=300)) as c:
+        assert "failed" in str(assert_json_error(await c.get(f"/{fn}/latest/panic"), 500)["error"])
+        assert "timed out" in str(assert_json_error(await c.get(f"/{fn}/latest/loop"), 504)["error"])
+        assert "invalid status 42" in str(assert_json_error(await c.get(f"/{fn}/latest/bad-status"), 502)["error"])
+        assert "invalid value" in str(assert_json_error(await c.get(f"/{fn}/latest/bad-header"), 502)["error"])
+        assert (await c.get(f"/{fn}/latest/hello")).status_code == 200
+
+
+async def test_slow_guest_does_not_stall_others(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    host = make_host(runtime, probe_wasm, timeout_ms=2000)
+    async with client(host) as c:
+        results: dict[str, float] = {}
+
+        async def slow() -> None:
+            resp = await c.get("/probe/latest/loop")
+            results["slow_status"] = resp.status_code
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow)
+            await anyio.sleep(0.3)  # the loop is running in a worker thread now
+            start = time.monotonic()
+            resp = await c.get("/probe/latest/hello")
+            results["hello"] = time.monotonic() - start
+            assert resp.status_code == 200
+        assert results["hello"] < 0.5
+        assert results["slow_status"] == 504
+
+
+async def test_over_the_concurrency_cap_is_503_with_retry_after(runtime: Runtime,
+                                                                probe_wasm: dict[str, Path]) -> None:
+    host = make_host(runtime, probe_wasm, timeout_ms=1000, max_concurrency=1)
+    async with client(host) as c:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c.get, "/probe/latest/loop")
+            await anyio.sleep(0.3)
+            resp = await c.get("/probe/latest/hello")
+            assert_json_error(resp, 503)
+            assert resp.headers["retry-after"] == "1"
+        assert (await c.get("/probe/latest/hello")).status_code == 200
+
+
+async def test_health_and_metrics(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    async with client(make_host(runtime, probe_wasm)) as c:
+        assert (await c.get("/_wasmlet/health")).json() == {"status": "ok"}
+        await c.get("/probe/latest/hello")
+        await c.get("/probe/latest/panic")
+        await c.get("/nope/latest/x")
+        text = (await c.get("/_wasmlet/metrics")).text
+        assert 'wasmlet_requests_total{function="probe",status="200",version="dev"} 1.0' in text
+        assert 'wasmlet_requests_total{function="probe",status="500",version="dev"} 1.0' in text
+        assert 'function="nope"' not in text
+        assert "wasmlet_request_seconds_bucket" in text
+        assert "wasmlet_invocations_in_flight 0.0" in text
+        assert "wasmlet_cold_starts_total" in text
+
+
+async def test_json_access_log(runtime: Runtime, probe_wasm: dict[str, Path],
+                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="wasmlet.access")
+    registry = MemoryRegistry()
+    registry.put("probe", probe_wasm["rust"].read_bytes())
+    host = Host(runtime, registry, HostSettings(json_logs=True))
+    async with client(host) as c:
+        resp = await c.get("/probe/latest/hello?a=b")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "wasmlet.access"]
+    assert lines[-1]["status"] == 200 and lines[-1]["target"] == "/probe/latest/hello?a=b"
+    assert lines[-1]["request_id"] == resp.headers["x-request-id"] and lines[-1]["function"] == "probe"

@@ -1,0 +1,200 @@
+"""Real `wasmlet dev` and `wasmlet serve` processes, driven with httpx."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import WASMLET, free_port, read_log, running
+
+
+def test_dev_reloads_a_rebuilt_function_and_survives_garbage(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    target = tmp_path / "probe.wasm"
+    shutil.copy(probe_wasm["rust"], target)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(["dev", "--bind", f"127.0.0.1:{port}", "-m", f"probe:{target}"],
+                 f"{base}/_wasmlet/health", tmp_path / "dev.log") as proc:
+        assert httpx.get(f"{base}/probe/latest/hello").text == "hello from rust"
+        # "rebuild": a new component with different output, written atomically as build tools do
+        tmp = tmp_path / "probe.wasm.tmp"
+        shutil.copy(probe_wasm["python"], tmp)
+        tmp.replace(target)
+        assert _eventually(lambda: httpx.get(f"{base}/probe/latest/hello").text == "hello from python")
+        # a broken rebuild keeps the last good version serving
+        target.write_bytes(b"\x00asm\x0d\x00\x01\x00 this is not a component")
+        assert _eventually(lambda: "kept the previous probe" in read_log(proc))
+        assert httpx.get(f"{base}/probe/dev/hello").text == "hello from python"
+        assert proc.poll() is None
+
+
+def _eventually(check: object, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+class Serve:
+    def __init__(self, tmp: Path) -> None:
+        self.data = tmp / "data"
+        self.port, self.admin_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.admin = httpx.Client(base_url=f"http://127.0.0.1:{self.admin_port}",
+                                  headers={"authorization": "Bearer s3cret"}, timeout=120)
+        self.args = ["serve", "--bind", f"127.0.0.1:{self.port}", "--admin-bind", f"127.0.0.1:{self.admin_port}",
+                     "--data-dir", str(self.data)]
+        self.env = {"WASMLET_ADMIN_TOKEN": "s3cret"}
+
+    def deploy(self, name: str, wasm: Path | bytes, manifest: str = "") -> httpx.Response:
+        data = wasm if isinstance(wasm, bytes) else wasm.read_bytes()
+        return self.admin.post(f"/v1/functions/{name}/versions",
+                               files={"component": ("c.wasm", data, "application/wasm")}, data={"manifest": manifest})
+
+
+def test_serve_deploy_versions_aliases_rollback_delete(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    s = Serve(tmp_path)
+    with running(s.args, f"{s.base}/_wasmlet/health", tmp_path / "serve.log", env=s.env):
+        assert httpx.get(f"http://127.0.0.1:{s.admin_port}/v1/functions").status_code == 401
+        wrong = httpx.get(f"http://127.0.0.1:{s.admin_port}/v1/functions", headers={"authorization": "Bearer no"})
+        assert wrong.status_code == 401
+
+        v1 = s.deploy("probe", probe_wasm["rust"], "[limits]\ntimeout_ms = 2000\n")
+        assert v1.status_code == 201 and v1.json()["version"] == "v1"
+        assert httpx.get(f"{s.base}/probe/latest/hello").text == "hello from rust"
+
+        v2 = s.deploy("probe", probe_wasm["python"])
+        assert v2.json()["version"] == "v2"
+        assert httpx.get(f"{s.base}/probe/latest/hello").text == "hello from python"
+        assert httpx.get(f"{s.base}/probe/v1/hello").text == "hello from rust"
+        assert httpx.get(f"{s.base}/probe/v2/hello").text == "hello from python"
+
+        # invalid uploads: 422 with the reason, and nothing changes
+        before = s.admin.get("/v1/functions").json()
+        for bad, manifest, reason in [
+            (b"not wasm at all", "", "invalid component"),
+            (probe_wasm["rust"].read_bytes(), "[limits]\ntimeout_ms = -5\n", "limits.timeout_ms"),
+            (probe_wasm["rust"].read_bytes(), "[limits\n", "not valid TOML"),
+        ]:
+            resp = s.deploy("probe", bad, manifest)
+            assert resp.status_code == 422 and reason in resp.json()["error"]
+        assert s.admin.get("/v1/functions").json() == before
+
+        # rollback: move latest back to v1
+        assert s.admin.put("/v1/functions/probe/aliases/latest", json={"version": "v1"}).status_code == 200
+        assert httpx.get(f"{s.base}/probe/latest/hello").text == "hello from rust"
+        assert s.admin.put("/v1/functions/probe/aliases/stable", json={"version": "v2"}).status_code == 200
+        assert httpx.get(f"{s.base}/probe/stable/hello").text == "hello from python"
+
+        # delete: refused while an alias points at the version
+        assert s.admin.delete("/v1/functions/probe/versions/v2").status_code == 409
+        assert s.admin.put("/v1/functions/probe/aliases/stable", json={"version": "v1"}).status_code == 200
+        assert s.admin.delete("/v1/functions/probe/versions/v2").status_code == 204
+        assert httpx.get(f"{s.base}/probe/v2/hello").status_code == 404
+        listing = s.admin.get("/v1/functions").json()["functions"]["probe"]
+        assert [v["version"] for v in listing["versions"]] == ["v1"]
+        assert listing["aliases"] == {"latest": "v1", "stable": "v1"}
+
+
+def test_cli_drives_the_admin_api(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    s = Serve(tmp_path)
+    admin = ["--admin", f"http://127.0.0.1:{s.admin_port}", "--token", "s3cret"]
+    with running(s.args, f"{s.base}/_wasmlet/health", tmp_path / "serve.log", env=s.env):
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(WASMLET + list(args), capture_output=True, text=True, timeout=120)
+
+        out = cli("deploy", "probe", str(probe_wasm["rust"]), *admin)
+        assert out.returncode == 0 and "deployed probe v1" in out.stdout
+        cli("deploy", "probe", str(probe_wasm["python"]), *admin)
+        listing = cli("ls", *admin).stdout
+        assert "probe\tv1" in listing and "probe\tv2" in listing and "latest" in listing
+        assert cli("alias", "probe", "latest", "v1", *admin).returncode == 0
+        assert httpx.get(f"{s.base}/probe/latest/hello").text == "hello from rust"
+        refused = cli("rm", "probe", "v1", *admin)
+        assert refused.returncode == 1 and "error 409" in refused.stderr
+        assert cli("rm", "probe", "v2", *admin).returncode == 0
+        bad = cli("ls", "--admin", f"http://127.0.0.1:{s.admin_port}", "--token", "wrong")
+        assert bad.returncode == 1 and "401" in bad.stderr
+
+
+def test_admin_refuses_to_start_without_token_off_loopback(tmp_path: Path) -> None:
+    proc = subprocess.run(WASMLET + ["serve", "--admin-bind", "0.0.0.0:0", "--bind", f"127.0.0.1:{free_port()}",
+                                     "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "without a token" in proc.stderr
+
+
+def test_kill_9_during_deploy_leaves_a_consistent_registry(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    s = Serve(tmp_path)
+    with running(s.args, f"{s.base}/_wasmlet/health", tmp_path / "serve1.log", env=s.env) as proc:
+        assert s.deploy("probe", probe_wasm["rust"]).status_code == 201
+        # The Python guest is not in this data dir's compile cache: validating it takes seconds.
+        thread = threading.Thread(target=lambda: _ignore(lambda: s.deploy("probe", probe_wasm["python"])))
+        thread.start()
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        thread.join()
+    with running(s.args, f"{s.base}/_wasmlet/health", tmp_path / "serve2.log", env=s.env):
+        listing = s.admin.get("/v1/functions").json()["functions"]["probe"]
+        assert [v["version"] for v in listing["versions"]] == ["v1"]
+        assert listing["aliases"] == {"latest": "v1"}
+        assert httpx.get(f"{s.base}/probe/latest/hello").text == "hello from rust"
+        assert not list((s.data / "blobs").glob(".upload-*"))
+        # and the registry still takes deploys
+        assert s.deploy("probe", probe_wasm["python"]).json()["version"] == "v2"
+
+
+def _ignore(fn: object) -> None:
+    try:
+        fn()  # type: ignore[operator]
+    except httpx.HTTPError:
+        pass
+
+
+def test_every_tenth_request_traps_and_the_server_keeps_serving(tmp_path: Path,
+                                                                probe_wasm: dict[str, Path]) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(["dev", "--bind", f"127.0.0.1:{port}", "-m", f"probe:{probe_wasm['rust']}"],
+                 f"{base}/_wasmlet/health", tmp_path / "dev.log") as proc:
+        statuses: dict[int, int] = {}
+        with httpx.Client(base_url=base) as c:
+            for i in range(1000):
+                status = c.get("/probe/latest/panic" if i % 10 == 9 else "/probe/latest/hello").status_code
+                statuses[status] = statuses.get(status, 0) + 1
+        assert statuses == {200: 900, 500: 100}
+        assert proc.poll() is None
+        assert httpx.get(f"{base}/_wasmlet/health").status_code == 200
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(["dev", "--bind", f"127.0.0.1:{port}", "-m", f"pyprobe:{probe_wasm['python']}", "--grace", "10"],
+                 f"{base}/_wasmlet/health", tmp_path / "dev.log") as proc:
+        results: list[httpx.Response] = []
+        threads = [threading.Thread(target=lambda: results.append(
+            httpx.get(f"{base}/pyprobe/latest/spin?ms=1500", timeout=30))) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join()
+        assert proc.wait(timeout=20) == 0
+        assert [r.status_code for r in results] == [200, 200, 200]
+        assert all(r.text == "spun 1500 ms" for r in results)
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{base}/_wasmlet/health", timeout=2)
