@@ -49,6 +49,10 @@ class HostSettings:
     max_in_flight: int = 256
     """Requests admitted at once (running or waiting); beyond it 503."""
     json_logs: bool = False
+    dispatch: str = "thread"
+    """`thread`: invocations run in worker threads (a slow guest never stalls the loop).
+    `inline`: on the event loop itself — faster for tiny guests, but one slow guest
+    stalls every request; kept for measurement (see docs/performance.md)."""
 
 
 class _Reject(Exception):
@@ -141,10 +145,13 @@ class Host:
                                     logging.getLogger(f"wasmlet.guest.{version.function}"))
             self.metrics.in_flight.inc()
             try:
-                response = await anyio.to_thread.run_sync(
-                    lambda: self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx),
-                    limiter=self.threads,
-                )
+                if self.settings.dispatch == "inline":
+                    response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx)
+                else:
+                    response = await anyio.to_thread.run_sync(
+                        lambda: self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx),
+                        limiter=self.threads,
+                    )
             except Timeout:
                 raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
             except OutOfMemory:
