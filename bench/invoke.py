@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import build_guest  # noqa: E402
 
-from wasmlet import BodyText, Engine, EventHttp, InvocationContext, Request, Runtime, body_bytes, body_from_bytes  # noqa: E402
+from wasmlet import Engine, EventHttp, InvocationContext, Request, Runtime, body_bytes, body_from_bytes  # noqa: E402
 from wasmlet.runtime import default_imports  # noqa: E402
 
 

@@ -51,6 +51,33 @@ class PythonEmitter:
             return f"Optional[{self.ann(t.inner)}]"
         return f"abi.Result[{self.ann(t.ok)}, {self.ann(t.err)}]"
 
+    def describe(self, t: Type | None) -> str:
+        """The same canonical text `abi.describe_type` makes from wasmtime's view of a type."""
+        if t is None:
+            return "_"
+        t = self.pkg.resolve(t)
+        if isinstance(t, Prim):
+            return {"string": "string", "char": "char", "bool": "bool"}.get(t.name, t.name)
+        if isinstance(t, ListT):
+            return f"list<{self.describe(t.elem)}>"
+        if isinstance(t, TupleT):
+            return "tuple<" + ",".join(self.describe(e) for e in t.elems) + ">"
+        if isinstance(t, OptionT):
+            return f"option<{self.describe(t.inner)}>"
+        if isinstance(t, ResultT):
+            return f"result<{self.describe(t.ok)},{self.describe(t.err)}>"
+        td = self.pkg.typedefs[t.id]
+        if td.kind == "record":
+            return "record{" + ",".join(f"{f.name}:{self.describe(f.type)}" for f in td.fields) + "}"
+        if td.kind == "variant":
+            return "variant{" + ",".join(c.name if c.type is None else f"{c.name}({self.describe(c.type)})"
+                                         for c in td.cases) + "}"
+        return f"{td.kind}{{" + ",".join(c.name for c in td.cases) + "}"
+
+    def describe_func(self, f: Function) -> str:
+        params = ",".join(f"{p.name}:{self.describe(p.type)}" for p in f.params)
+        return f"func({params})" + ("" if f.result is None else f"->{self.describe(f.result)}")
+
     def mangle(self, t: Type) -> str:
         t = self.pkg.resolve(t)
         if isinstance(t, Prim):
@@ -395,9 +422,14 @@ class PythonEmitter:
         o += ["", "", f"class {wname}Exports:"]
         o += _doc(f"Typed callers for the exports of world `{world.name}`; the export\n"
                   "indices are looked up once per component, not per call.", "    ")
-        o += ["", "    def __init__(self, component: Component) -> None:"]
         exported: list[tuple[Interface | None, Function]] = [(None, f) for f in world.export_functions]
         exported += [(i, f) for i in world.exports for f in i.functions]
+        o += ["", "    TYPES: ClassVar[dict[str, str]] = {"]
+        for owner, f in exported:
+            if owner is None:
+                o.append(f"        {f.name!r}: {self.describe_func(f)!r},")
+        o += ["    }", '    """World-level exports and their types, for checking a component before use."""']
+        o += ["", "    def __init__(self, component: Component) -> None:"]
         for owner, f in exported:
             attr = self._export_attr(owner, f)
             within = "" if owner is None else f", {owner.qualified!r}"

@@ -402,3 +402,46 @@ __all__ = [
     "BindingError", "Err", "GuestError", "Ok", "Result", "Some", "Val",
     "add_func", "call", "export_index", "get_func", "post_return",
 ]
+
+
+# ------------------------------------------------------------ type checking
+
+def describe_type(t: Any) -> str:
+    """A canonical text for a wasmtime-py component value type, to compare with
+    the one the generator wrote for the WIT (`describe` in `_python.py`)."""
+    c = _component
+    if isinstance(t, c.ListType):
+        return f"list<{describe_type(t.element)}>"
+    if isinstance(t, c.RecordType):
+        return "record{" + ",".join(f"{n}:{describe_type(v)}" for n, v in t.fields) + "}"
+    if isinstance(t, c.TupleType):
+        return "tuple<" + ",".join(describe_type(e) for e in t.elements) + ">"
+    if isinstance(t, c.VariantType):
+        return "variant{" + ",".join(n if v is None else f"{n}({describe_type(v)})" for n, v in t.cases) + "}"
+    if isinstance(t, c.EnumType):
+        return "enum{" + ",".join(t.names) + "}"
+    if isinstance(t, c.FlagsType):
+        return "flags{" + ",".join(t.names) + "}"
+    if isinstance(t, c.OptionType):
+        return f"option<{describe_type(t.payload)}>"
+    if isinstance(t, c.ResultType):
+        ok = "_" if t.ok is None else describe_type(t.ok)
+        err = "_" if t.err is None else describe_type(t.err)
+        return f"result<{ok},{err}>"
+    return type(t).__name__.lower()
+
+
+def describe_func(ft: Any) -> str:
+    """`func(name:type,…)->type` for a wasmtime-py component function type."""
+    params = ",".join(f"{n}:{describe_type(t)}" for n, t in ft.params)
+    result = ft.result
+    return f"func({params})" + ("" if result is None else f"->{describe_type(result)}")
+
+
+def export_type(component: _component.Component, engine: wasmtime.Engine, name: str) -> str | None:
+    """The description of a component's exported function `name`, if it has one."""
+    item = component.type.exports(engine).get(name)
+    if item is None:
+        return None
+    ty = item.ty
+    return describe_func(ty) if isinstance(ty, _component.FuncType) else None

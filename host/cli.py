@@ -55,7 +55,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _setup_logging(json_logs: bool = False) -> None:
+def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
 
@@ -78,7 +78,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         return 2
     host, port = parse_bind(args.bind)
     with Engine() as engine:
-        dev = DevServer(Runtime(engine), functions)
+        dev = DevServer(Runtime(engine), functions, json_logs=args.json_logs)
         try:
             dev.load_all()
         except (OSError, LoadError) as exc:
@@ -110,7 +110,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"wasmlet serve: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(config.server.json_logs)
+    _setup_logging()
     bind = args.bind or config.server.bind
     admin_bind = args.admin_bind or config.admin.bind
     admin_host, admin_port = parse_bind(admin_bind, 3001)
@@ -124,7 +124,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     with Engine(cache_dir=config.cache_dir or data_dir / "compiled") as engine:
         runtime = Runtime(engine)
         settings = HostSettings(worker_threads=config.server.worker_threads,
-                                max_in_flight=config.server.max_in_flight, json_logs=config.server.json_logs)
+                                max_in_flight=config.server.max_in_flight,
+                                json_logs=args.json_logs or config.server.json_logs)
         app = Host(runtime, registry, settings)
         admin = admin_app(registry, runtime, config.admin_token)
 
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server", default="uvicorn", choices=["uvicorn", "hypercorn"])
     p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight requests get on shutdown")
+    p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
     p.set_defaults(func=_cmd_dev)
     p = sub.add_parser("serve", help="serve deployed functions with a registry and an admin API")
     p.add_argument("--config", help="wasmlet.toml (optional: every setting has a default)")
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--server", choices=["uvicorn", "hypercorn"])
     p.add_argument("--backend", choices=["asyncio", "trio"])
+    p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
     p.set_defaults(func=_cmd_serve)
     for name, fn, helptext in (("deploy", _cmd_deploy, "deploy a component as a new version"),
                                ("ls", _cmd_ls, "list functions, versions and aliases"),

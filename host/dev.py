@@ -8,14 +8,13 @@ code). A broken file is logged and the old version keeps serving.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
-from .asgi import Host
+from .asgi import Host, HostSettings
 from .errors import LoadError
 from .manifest import Manifest
 from .registry import MemoryRegistry
@@ -46,13 +45,12 @@ class DevFunction:
 class DevServer:
     """The dev server's state: an in-memory registry fed from files."""
 
-    def __init__(self, runtime: Runtime, functions: list[DevFunction]) -> None:
+    def __init__(self, runtime: Runtime, functions: list[DevFunction], json_logs: bool = False) -> None:
         self.runtime = runtime
         self.functions = {f.name: f for f in functions}
         self.registry = MemoryRegistry()
-        self.host = Host(runtime, self.registry)
+        self.host = Host(runtime, self.registry, HostSettings(json_logs=json_logs))
         self.reloads = 0
-        self.on_reload: Callable[[str], None] | None = None
 
     def load_all(self) -> None:
         """Loads every function once; a broken file here is a startup error."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import wasmtime
 from wasmtime.component import Component, Linker
 
-from wasmlet_bindgen.abi import BindingError, GuestError
+from wasmlet_bindgen.abi import BindingError, GuestError, export_type
 
 from .bindings.faas import Event, FunctionExports, FunctionImports, Response, add_function_to_linker
 from .capabilities import (
@@ -92,11 +92,15 @@ class Runtime:
         ctype = component.type
         imports = tuple(ctype.imports(self.engine.wasm))
         exports = tuple(ctype.exports(self.engine.wasm))
-        foreign = [n for n in imports if not (n.startswith(WIT_PACKAGE) or n.startswith(WASI_PREFIX))]
+        foreign = [n for n in imports if not _provided(n)]
         if foreign:
             raise LoadError(f"component imports interfaces wasmlet does not provide: {', '.join(foreign)}")
         if "handle" not in exports:
             raise LoadError("component does not export `handle` (is it built for world wasmlet:faas/function?)")
+        actual = export_type(component, self.engine.wasm, "handle")
+        if actual != FunctionExports.TYPES["handle"]:
+            raise LoadError(f"component exports `handle` with the wrong type: {actual or 'not a function'} "
+                            f"(expected {FunctionExports.TYPES['handle']})")
         try:
             bound = FunctionExports(component)
         except LookupError as exc:
@@ -149,6 +153,13 @@ class Runtime:
             if capture is not None:
                 _collect(capture, ctx)
             del store
+
+
+def _provided(name: str) -> bool:
+    """wasmlet's own interfaces and WASI 0.2 (never wasi:http: outbound HTTP has its own allow-listed interface)."""
+    if name.startswith(WIT_PACKAGE):
+        return name.endswith("@0.1.0")
+    return name.startswith(WASI_PREFIX) and "@0.2." in name and not name.startswith("wasi:http/")
 
 
 def _collect(path: str, ctx: InvocationContext) -> None:

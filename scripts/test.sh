@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check host bindgen tests
+.venv/bin/ruff check host bindgen tests bench
 bash scripts/typecheck.sh
 .venv/bin/python -m pytest "$@"

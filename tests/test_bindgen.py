@@ -72,3 +72,21 @@ def test_layout_of_named_kitchen_types(layout: Layout) -> None:
     # circle(f64) | rect(tuple<point, point>) | labelled(string) | empty
     assert layout.flat(shape) == ["i32", "i64", "i32", "i32", "i32"]
     assert (layout.size(shape), layout.align(shape)) == (24, 8)
+
+
+def test_export_type_descriptions_match_real_components(engine: object, kitchen_wasm: dict[str, Path],
+                                                        probe_wasm: dict[str, Path]) -> None:
+    from wasmtime.component import Component
+
+    import kitchen_bindings as k
+    from wasmlet.bindings.faas import FunctionExports
+    from wasmlet_bindgen.abi import export_type
+
+    wasm_engine = engine.wasm  # type: ignore[attr-defined]
+    for path in kitchen_wasm.values():
+        component = Component(wasm_engine, path.read_bytes())
+        assert export_type(component, wasm_engine, "double") == k.KitchenExports.TYPES["double"]
+        assert export_type(component, wasm_engine, "handle") is None
+    for path in probe_wasm.values():
+        component = Component(wasm_engine, path.read_bytes())
+        assert export_type(component, wasm_engine, "handle") == FunctionExports.TYPES["handle"]

@@ -165,3 +165,25 @@ def test_pooling_allocator_engine_serves_and_interrupts(tmp_path: Path, probe_wa
         with pytest.raises(Timeout):
             rt.invoke(fn, EventHttp(Request("GET", "/loop", "", [], BodyText(""), "")), limits=Limits(timeout_ms=100))
         assert rt.invoke(fn, hello).status == 200
+
+
+def test_load_rejects_handle_of_the_wrong_type_and_foreign_imports(runtime: Runtime, tmp_path: Path) -> None:
+    import subprocess
+
+    from wasmlet_bindgen._model import wasm_tools_binary
+
+    def dummy(wit: str, world: str) -> bytes:
+        (tmp_path / "w.wit").write_text(wit)
+        core, comp = tmp_path / "core.wasm", tmp_path / "comp.wasm"
+        subprocess.run([wasm_tools_binary(), "component", "embed", "--dummy", str(tmp_path / "w.wit"),
+                        "--world", world, "-o", str(core)], check=True)
+        subprocess.run([wasm_tools_binary(), "component", "new", str(core), "-o", str(comp)], check=True)
+        return comp.read_bytes()
+
+    wrong = dummy("package t:t;\nworld w { export handle: func(x: u32) -> u32; }\n", "w")
+    with pytest.raises(LoadError, match="wrong type"):
+        runtime.load(wrong)
+    foreign = dummy("package t:t;\ninterface secret { peek: func() -> string; }\n"
+                    "world w { import secret; export handle: func(x: u32) -> u32; }\n", "w")
+    with pytest.raises(LoadError, match="does not provide: t:t/secret"):
+        runtime.load(foreign)

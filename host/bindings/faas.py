@@ -456,6 +456,11 @@ class FunctionExports:
     indices are looked up once per component, not per call.
     """
 
+    TYPES: ClassVar[dict[str, str]] = {
+        'handle': 'func(event:variant{http(record{method:string,path:string,query:string,headers:list<tuple<string,string>>,body:variant{text(string),bytes(list<u8>)},mount:string}),call(record{caller:string,request:record{method:string,path:string,query:string,headers:list<tuple<string,string>>,body:variant{text(string),bytes(list<u8>)},mount:string}})})->record{status:u16,headers:list<tuple<string,string>>,body:variant{text(string),bytes(list<u8>)}}',
+    }
+    """World-level exports and their types, for checking a component before use."""
+
     def __init__(self, component: Component) -> None:
         self._handle = abi.export_index(component, 'handle')
 

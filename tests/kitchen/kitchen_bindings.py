@@ -198,6 +198,11 @@ class KitchenExports:
     indices are looked up once per component, not per call.
     """
 
+    TYPES: ClassVar[dict[str, str]] = {
+        'double': 'func(x:u32)->u32',
+    }
+    """World-level exports and their types, for checking a component before use."""
+
     def __init__(self, component: Component) -> None:
         self._double = abi.export_index(component, 'double')
         self._roundtrip_echo = abi.export_index(component, 'echo', 'wasmlet:kitchen/roundtrip@0.1.0')
@@ -416,6 +421,11 @@ class MinimalExports:
     """Typed callers for the exports of world `minimal`; the export
     indices are looked up once per component, not per call.
     """
+
+    TYPES: ClassVar[dict[str, str]] = {
+        'double': 'func(x:u32)->u32',
+    }
+    """World-level exports and their types, for checking a component before use."""
 
     def __init__(self, component: Component) -> None:
         self._double = abi.export_index(component, 'double')
