@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import build_guest  # noqa: E402
-from servers import free_port  # noqa: E402
+from servers import free_port, stop  # noqa: E402
 
 PY = str(Path(sys.executable))
 
@@ -85,12 +84,7 @@ def main() -> None:
             try:
                 rps, p50, p99 = wrk(f"http://127.0.0.1:{port}/hello/latest/hello", args.duration, args.connections)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc, grace=10)
             rows.append((lang, label, rps, p50, p99))
             print(f"{lang:6} {label:32} {rps:9.0f} req/s  p50 {p50:>8}  p99 {p99:>8}", file=sys.stderr)
     print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, hello function, fresh instance per request\n")
