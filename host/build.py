@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,13 +83,8 @@ def build_rust(src: Path, out: Path, world: str = "function", wit: Path | None =
     tc = find_rust()
     src, out = src.resolve(), out.resolve()
     target_dir = (target_dir or src / "target").resolve()
-    cmd = [tc.cargo, "build", "--release", "--target", RUST_TARGET, "--target-dir", str(target_dir)]
-    if tc.debian and DEBIAN_REGISTRY.is_dir():
-        # Offline, against Debian's packaged crates; not forced on users who have crates.io.
-        cmd += ["--offline", "--config", 'source.crates-io.replace-with="debian"',
-                "--config", f'source.debian.directory="{DEBIAN_REGISTRY}"']
-    env = dict(os.environ, RUSTC=tc.rustc)
-    _run(cmd, cwd=src, env=env)
+    cmd = cargo_command(tc, "build", "--release", "--target", RUST_TARGET, "--target-dir", str(target_dir))
+    _run(cmd, cwd=src, env=_rust_env(tc))
     name = _crate_name(src)
     core = target_dir / RUST_TARGET / "release" / f"{name}.wasm"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +96,34 @@ def build_rust(src: Path, out: Path, world: str = "function", wit: Path | None =
     return out
 
 
+def _rust_env(tc: RustToolchain) -> dict[str, str]:
+    env = dict(os.environ, RUSTC=tc.rustc)
+    rustdoc = Path(tc.rustc).with_name("rustdoc")
+    if rustdoc.exists():
+        env["RUSTDOC"] = str(rustdoc)
+    return env
+
+
+def cargo_command(tc: RustToolchain, *args: str) -> list[str]:
+    """cargo with ARGS; with Debian's toolchain, offline against Debian's packaged crates
+    (a source replacement passed here, not forced on users who have crates.io)."""
+    cmd = [tc.cargo, *args]
+    if tc.debian and DEBIAN_REGISTRY.is_dir():
+        cmd += ["--offline", "--config", 'source.crates-io.replace-with="debian"',
+                "--config", f'source.debian.directory="{DEBIAN_REGISTRY}"']
+    return cmd
+
+
+def test_function(src: Path) -> subprocess.CompletedProcess[str]:
+    """Runs a function's own tests natively: `cargo test` (Rust) or pytest (Python)."""
+    src = src.resolve()
+    if detect(src) == "rust":
+        tc = find_rust()
+        return subprocess.run(cargo_command(tc, "test"), cwd=src, env=_rust_env(tc), capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(src)], cwd=src,
+                          capture_output=True, text=True)
+
+
 def _crate_name(src: Path) -> str:
     import tomllib
 
@@ -108,20 +132,42 @@ def _crate_name(src: Path) -> str:
     return str(lib.get("name") or data["package"]["name"]).replace("-", "_")
 
 
+_SKIP_DIRS = {"__pycache__", "tests", "target", ".git", ".venv", "node_modules"}
+
+
+def static_files(src: Path) -> dict[str, bytes]:
+    """Every non-Python file of a Python function (static assets), by relative path."""
+    files: dict[str, bytes] = {}
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if any(part in _SKIP_DIRS or part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        if path.suffix in (".py", ".pyc", ".wasm", ".toml"):
+            continue
+        files[rel.as_posix()] = path.read_bytes()
+    return files
+
+
 def build_python(src: Path, out: Path, world: str = "function", wit: Path | None = None,
                  module: str = "app", extra_paths: list[Path] | None = None) -> Path:
-    """componentize-py: the app module plus its folder (and the SDK) in one component."""
+    """componentize-py: the app module, its static files and the SDK in one component."""
     try:
         tool = _tool("componentize-py")
     except BuildError:
         raise BuildError(INSTALL_PY) from None
     src, out = src.resolve(), out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [tool, "-d", str(wit or wit_dir()), "-w", world, "componentize", "-p", str(src)]
-    for p in extra_paths or []:
-        cmd += ["-p", str(p)]
-    cmd += [module, "-o", str(out)]
-    _run(cmd, cwd=out.parent)
+    with tempfile.TemporaryDirectory(prefix="wasmlet-build-") as staging:
+        bundle = Path(staging) / "bundle"
+        bundle.mkdir()
+        (bundle / "_wasmlet_static.py").write_text(
+            '"""Static files embedded by `wasmlet build`."""\n\nFILES = ' + repr(static_files(src)) + "\n")
+        cmd = [tool, "-d", str(wit or wit_dir()), "-w", world, "componentize", "-p", str(src), "-p", str(bundle)]
+        sdk = project_root() / "guest-python"
+        for p in [*(extra_paths or []), sdk]:
+            cmd += ["-p", str(p)]
+        cmd += [module, "-o", str(out)]
+        _run(cmd, cwd=Path(staging))
     return out
 
 

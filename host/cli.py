@@ -31,6 +31,32 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_new(args: argparse.Namespace) -> int:
+    from .scaffold import scaffold
+
+    try:
+        root = scaffold(args.language, args.name, Path(args.dir))
+    except (ValueError, OSError) as exc:
+        print(f"wasmlet new: {exc}", file=sys.stderr)
+        return 1
+    print(f"created {root}\n\n  wasmlet test {root}     # its tests\n  wasmlet dev {root}      # build, serve and "
+          f"rebuild on change at http://127.0.0.1:3000/{args.name}/latest/")
+    return 0
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from .build import test_function
+
+    try:
+        proc = test_function(Path(args.dir))
+    except BuildError as exc:
+        print(f"wasmlet test: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    return proc.returncode
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .errors import LoadError
@@ -68,20 +94,21 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     from .server import Listener, parse_bind, run, serve
 
     _setup_logging()
+    build_dir = Path(".wasmlet") / "dev-build"
     try:
-        functions = [DevFunction.parse(spec) for spec in args.module]
-    except (ValueError, OSError) as exc:
+        functions = [DevFunction.parse(spec, build_dir) for spec in [*args.module, *args.dirs]]
+    except (ValueError, OSError, BuildError) as exc:
         print(f"wasmlet dev: {exc}", file=sys.stderr)
         return 2
     if not functions:
-        print("wasmlet dev: give at least one -m NAME:PATH.wasm", file=sys.stderr)
+        print("wasmlet dev: give at least one -m NAME:PATH.wasm or a source DIR", file=sys.stderr)
         return 2
     host, port = parse_bind(args.bind)
     with Engine() as engine:
         dev = DevServer(Runtime(engine), functions, json_logs=args.json_logs)
         try:
             dev.load_all()
-        except (OSError, LoadError) as exc:
+        except (OSError, LoadError, BuildError) as exc:
             print(f"wasmlet dev: {exc}", file=sys.stderr)
             return 1
 
@@ -212,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", nargs="?", default=".")
     p.add_argument("-o", "--output")
     p.set_defaults(func=_cmd_build)
+    p = sub.add_parser("new", help="scaffold a function (rust or python) with a passing test")
+    p.add_argument("language", choices=["rust", "python"])
+    p.add_argument("name")
+    p.add_argument("--dir", default=".", help="parent folder (default: here)")
+    p.set_defaults(func=_cmd_new)
+    p = sub.add_parser("test", help="run a function's own tests natively (cargo test or pytest)")
+    p.add_argument("dir", nargs="?", default=".")
+    p.set_defaults(func=_cmd_test)
     p = sub.add_parser("inspect", help="print a component's world, imports, exports and size")
     p.add_argument("file")
     p.set_defaults(func=_cmd_inspect)
@@ -222,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         return bindgen_main(argv[1:])
     p = sub.add_parser("dev", help="serve .wasm files, reloading them when they change")
     p.add_argument("--bind", default="127.0.0.1:3000")
-    p.add_argument("-m", "--module", action="append", default=[], metavar="NAME:PATH.wasm")
+    p.add_argument("-m", "--module", action="append", default=[], metavar="NAME:PATH",
+                   help="a function: NAME:FILE.wasm, or NAME:DIR to build from source")
+    p.add_argument("dirs", nargs="*", metavar="DIR", help="function source directories (served under their folder name)")
     p.add_argument("--server", default="uvicorn", choices=["uvicorn", "hypercorn"])
     p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight requests get on shutdown")

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything wasmlet needs on a fresh Debian machine: the Rust wasm
-# toolchain from Debian's packages, and a virtualenv with wasmlet and its tools.
+# toolchain and the crates the Rust SDK uses from Debian's packages (when no
+# rustup toolchain with the wasm32 target is present), and a virtualenv with
+# wasmlet and its pinned tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d /usr/lib/rustlib/wasm32-unknown-unknown ] && ! rustc --print sysroot 2>/dev/null | xargs -I{} test -d {}/lib/rustlib/wasm32-unknown-unknown; then
+DEBIAN_PACKAGES="rustc cargo libstd-rust-dev-wasm32 librust-serde-dev librust-serde-json-dev librust-serde-derive-dev librust-form-urlencoded-dev"
+has_rustup_wasm() {
+  command -v rustup >/dev/null 2>&1 && rustc --print sysroot 2>/dev/null | xargs -I{} test -d {}/lib/rustlib/wasm32-unknown-unknown
+}
+if ! has_rustup_wasm && ! dpkg -s $DEBIAN_PACKAGES >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rustc cargo libstd-rust-dev-wasm32 \
-    librust-serde-dev librust-serde-json-dev librust-serde-derive-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $DEBIAN_PACKAGES >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,20 +1,51 @@
-"""Hello world: a greeting and a capitalising API."""
+"""Hello world: static pages, a few JSON APIs, a logging and a not-found middleware."""
 
-import wit_world
-from wit_world.imports import types
+import time
+from dataclasses import dataclass
+
+from wasmlet_guest import App, CallNext, Json, Query, Request, Response, log
+
+app = App()
+app.static("/", "static/")
 
 
-def reply(status: int, content_type: str, body: str) -> types.Response:
-    return types.Response(status, [("content-type", content_type)], types.Body_Text(body))
+@dataclass
+class Person:
+    name: str
+    age: int
 
 
-class WitWorld(wit_world.WitWorld):
-    def handle(self, event: types.Event) -> types.Response:
-        req = event.value if isinstance(event, types.Event_Http) else event.value.request
-        if req.path == "/":
-            return reply(200, "text/html; charset=utf-8",
-                         f'<!doctype html><h1>Hello from Python</h1><p>Try <a href="{req.mount}/api/capitalize/hello-world">'
-                         "capitalize</a>.</p>")
-        if req.path.startswith("/api/capitalize/"):
-            return reply(200, "text/plain; charset=utf-8", req.path.removeprefix("/api/capitalize/").upper())
-        return reply(404, "application/json", '{"error": "no route"}')
+@app.middleware
+def logging(request: Request, call_next: CallNext) -> Response:
+    """Logs method, path, status and time of every request."""
+    start = time.perf_counter()
+    response = call_next(request)
+    log.info(f"{request.method} {request.path} -> {response.status} in {(time.perf_counter() - start) * 1000:.2f} ms")
+    return response
+
+
+@app.middleware
+def not_found(request: Request, call_next: CallNext) -> Response:
+    """Unknown routes get a JSON 404."""
+    response = call_next(request)
+    if response.status == 404:
+        return Response.json({"error": "not found", "path": request.path}, 404)
+    return response
+
+
+@app.get("/api/capitalize/{word}")
+def capitalize(word: str) -> str:
+    return word.upper()
+
+
+@app.get("/api/echo-query")
+def echo_query(query: Query) -> dict[str, str | None]:
+    return {"name": query.get("name"), "age": query.get("age")}
+
+
+@app.post("/api/echo-person")
+def echo_person(person: Json[Person]) -> Person:
+    return person
+
+
+WitWorld = app.export()

@@ -2,7 +2,8 @@
 //! exhausts memory and panics, depending on the path.
 
 use wasmlet_guest::bindings::{log, Level};
-use wasmlet_guest::{Body, Event, Handler, Request, Response};
+use wasmlet_guest::bindings::{Body, Event, Request, Response};
+use wasmlet_guest::EventHandler;
 
 struct Probe;
 
@@ -53,7 +54,7 @@ fn respond(req: Request) -> Response {
     }
 }
 
-impl Handler for Probe {
+impl EventHandler for Probe {
     fn handle(event: Event) -> Response {
         match event {
             Event::Http(req) => respond(req),

@@ -1,0 +1,158 @@
+"""The app: routes by method and path pattern, extractors, onion middleware, static files."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import re
+import sys
+import typing
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from ._extract import Rejection, extractor_for
+from ._http import Request, Response, dumps
+from ._static import StaticDir
+
+CallNext = Callable[[Request], Response]
+Middleware = Callable[[Request, CallNext], Response]
+_PARAM = re.compile(r"^(?:\{(\w+)\}|:(\w+))$")
+
+
+def to_response(value: Any) -> Response:
+    """What a handler returned, as a response."""
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int):
+        resp = to_response(value[1])
+        resp.status = value[0]
+        return resp
+    if isinstance(value, str):
+        return Response.text(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(200, [("content-type", "application/octet-stream")], bytes(value))
+    if value is None:
+        return Response(204)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return Response(200, [("content-type", "application/json")], dumps(dataclasses.asdict(value)))
+    return Response(200, [("content-type", "application/json")], dumps(value))
+
+
+class _Route:
+    def __init__(self, methods: list[str], pattern: str, handler: Callable[..., Any]) -> None:
+        self.methods = methods
+        self.segments = [s for s in pattern.split("/") if s]
+        self.rest = self.segments[-1][1:] if self.segments and self.segments[-1].startswith("*") else None
+        if self.rest is not None:
+            self.segments = self.segments[:-1]
+        self.handler = handler
+        hints = typing.get_type_hints(handler, include_extras=True)
+        self.extractors = [(name, extractor_for(name, hints.get(name, str)))
+                           for name in inspect.signature(handler).parameters]
+
+    def match(self, path: str) -> dict[str, str] | None:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) < len(self.segments) or (self.rest is None and len(parts) != len(self.segments)):
+            return None
+        params = {}
+        for seg, part in zip(self.segments, parts):
+            m = _PARAM.match(seg)
+            if m:
+                params[m.group(1) or m.group(2)] = unquote(part)
+            elif seg != part:
+                return None
+        if self.rest is not None:
+            params[self.rest] = "/".join(parts[len(self.segments):])
+        return params
+
+    def call(self, req: Request) -> Response:
+        try:
+            args = {name: extract(req) for name, extract in self.extractors}
+        except Rejection as rejection:
+            return rejection.response
+        return to_response(self.handler(**args))
+
+
+class App:
+    """A function's routes, middleware and static folders."""
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+        self._middleware: list[Middleware] = []
+        self._statics: list[StaticDir] = []
+        caller = sys._getframe(1).f_globals.get("__file__")
+        self._base = os.path.dirname(os.path.abspath(caller)) if caller else None
+
+    # ------------------------------------------------------------ building
+    def route(self, path: str, methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Registers a handler; `{name}` (or `:name`) is a path parameter, `*name` the rest of the path."""
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self._routes.append(_Route([m.upper() for m in methods], path, handler))
+            return handler
+
+        return register
+
+    def get(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route(path, ["GET", "HEAD"])
+
+    def post(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route(path, ["POST"])
+
+    def put(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route(path, ["PUT"])
+
+    def delete(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route(path, ["DELETE"])
+
+    def patch(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route(path, ["PATCH"])
+
+    def middleware(self, fn: Middleware) -> Middleware:
+        """Adds a middleware `(request, call_next) -> response`; the first added is the outermost."""
+        self._middleware.append(fn)
+        return fn
+
+    def static(self, prefix: str, folder: str) -> None:
+        """Serves `folder` (relative to the app's module, shipped in the component) under `prefix`."""
+        self._statics.append(StaticDir(prefix, folder, self._base))
+
+    # ------------------------------------------------------------ handling
+    def handle(self, req: Request) -> Response:
+        """Runs a request through the middleware and the routes."""
+        return self._run(0, req)
+
+    def _run(self, index: int, req: Request) -> Response:
+        if index < len(self._middleware):
+            return self._middleware[index](req, lambda r: self._run(index + 1, r))
+        return self._dispatch(req)
+
+    def _dispatch(self, req: Request) -> Response:
+        allowed: list[str] = []
+        for route in self._routes:
+            params = route.match(req.path)
+            if params is None:
+                continue
+            if req.method in route.methods:
+                req.params = params
+                resp = route.call(req)
+                if req.method == "HEAD":
+                    resp.body = b""
+                return resp
+            allowed += [m for m in route.methods if m not in allowed]
+        if req.method in ("GET", "HEAD"):
+            for static in self._statics:
+                resp = static.serve(req)
+                if resp is not None:
+                    return resp
+        if allowed:
+            return Response.error(405, f"method {req.method} not allowed").with_header("allow", ", ".join(allowed))
+        return Response.error(404, f"no route for {req.method} {req.path}")
+
+    # ------------------------------------------------------------ component
+    def export(self) -> type:
+        """The `WitWorld` class componentize-py exports (imports the generated bindings)."""
+        from ._component import world_for
+
+        return world_for(self)

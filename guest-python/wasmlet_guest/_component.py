@@ -1,0 +1,54 @@
+"""Between componentize-py's generated bindings and the SDK's request and response."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._http import Request, Response
+
+if TYPE_CHECKING:
+    from ._app import App
+
+
+def body_to_wire(types: Any, data: bytes) -> Any:
+    """`text` when the bytes are UTF-8 (one buffer across the boundary), `bytes` otherwise."""
+    try:
+        return types.Body_Text(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return types.Body_Bytes(data)
+
+
+def body_from_wire(types: Any, body: Any) -> bytes:
+    return body.value.encode("utf-8") if isinstance(body, types.Body_Text) else bytes(body.value)
+
+
+def request_from_wire(types: Any, event: Any) -> Request:
+    caller = None
+    wire = event.value
+    if isinstance(event, types.Event_Call):
+        caller, wire = wire.caller, wire.request
+    return Request(wire.method, wire.path, wire.query, list(wire.headers), body_from_wire(types, wire.body),
+                   wire.mount, {}, caller)
+
+
+def response_to_wire(types: Any, resp: Response) -> Any:
+    return types.Response(resp.status, list(resp.headers), body_to_wire(types, resp.body))
+
+
+def world_for(app: App) -> type:
+    try:
+        import wit_world
+        from wit_world.imports import types
+    except ImportError:  # plain CPython (unit tests): nothing to export to
+
+        class Unbound:
+            def handle(self, event: Any) -> Any:
+                raise RuntimeError("WitWorld.handle runs only inside a component; use app.handle() in tests")
+
+        return Unbound
+
+    class WitWorld(wit_world.WitWorld):  # type: ignore[misc, name-defined]
+        def handle(self, event: Any) -> Any:
+            return response_to_wire(types, app.handle(request_from_wire(types, event)))
+
+    return WitWorld

@@ -1,0 +1,148 @@
+"""Typed wrappers for every hostcall. A capability the manifest does not grant
+raises `HostError` with kind `denied`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._http import Request, Response
+
+
+class HostError(Exception):
+    """A hostcall failed: `kind` is denied, backend, timeout, not-found or failed."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+def _unwrap(call: Any, *args: Any) -> Any:
+    from componentize_py_types import Err
+
+    try:
+        return call(*args)
+    except Err as err:
+        case = err.value
+        kind = type(case).__name__.split("_", 1)[-1].lower().replace("notfound", "not-found")
+        raise HostError(kind, str(getattr(case, "value", case))) from None
+
+
+class _Log:
+    """Writing to the host log."""
+
+    def _log(self, level: str, message: str) -> None:
+        from wit_world.imports import log
+
+        log.log(getattr(log.Level, level), message)
+
+    def debug(self, message: str) -> None:
+        self._log("DEBUG", message)
+
+    def info(self, message: str) -> None:
+        self._log("INFO", message)
+
+    def warn(self, message: str) -> None:
+        self._log("WARN", message)
+
+    def error(self, message: str) -> None:
+        self._log("ERROR", message)
+
+
+class _Config:
+    """Configuration values granted by the manifest."""
+
+    def get(self, key: str) -> str | None:
+        from wit_world.imports import config
+
+        return _unwrap(config.get, key)  # type: ignore[no-any-return]
+
+
+class _Kv:
+    """Key-value stores, by label."""
+
+    def get(self, store: str, key: str) -> bytes | None:
+        from wit_world.imports import kv
+
+        return _unwrap(kv.get, store, key)  # type: ignore[no-any-return]
+
+    def set(self, store: str, key: str, value: bytes) -> None:
+        from wit_world.imports import kv
+
+        _unwrap(kv.set, store, key, value)
+
+    def delete(self, store: str, key: str) -> None:
+        from wit_world.imports import kv
+
+        _unwrap(kv.delete, store, key)
+
+    def keys(self, store: str, prefix: str = "") -> list[str]:
+        from wit_world.imports import kv
+
+        return _unwrap(kv.keys, store, prefix)  # type: ignore[no-any-return]
+
+
+def _sql_value(v: Any) -> Any:
+    from wit_world.imports import sql
+
+    if v is None:
+        return sql.Value_Null()
+    if isinstance(v, bool) or isinstance(v, int):
+        return sql.Value_Integer(int(v))
+    if isinstance(v, float):
+        return sql.Value_Real(v)
+    if isinstance(v, str):
+        return sql.Value_Text(v)
+    if isinstance(v, (bytes, bytearray)):
+        return sql.Value_Blob(bytes(v))
+    raise TypeError(f"cannot pass {type(v).__name__} to SQL")
+
+
+class _Sql:
+    """SQL databases, by label, with `?` placeholders; rows come back as dicts of Python values."""
+
+    def execute(self, database: str, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
+        from wit_world.imports import sql
+
+        return _unwrap(sql.execute, database, statement, [_sql_value(p) for p in params])  # type: ignore[no-any-return]
+
+    def query(self, database: str, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        from wit_world.imports import sql
+
+        rows = _unwrap(sql.query, database, statement, [_sql_value(p) for p in params])
+        return [{c: getattr(v, "value", None) for c, v in zip(rows.columns, row)} for row in rows.rows]
+
+
+class _Http:
+    """Outbound HTTP to the hosts the manifest allows."""
+
+    def send(self, method: str, url: str, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> Response:
+        from wit_world.imports import outbound_http, types
+
+        from ._component import body_from_wire, body_to_wire
+
+        req = outbound_http.OutgoingRequest(method, url, headers or [], body_to_wire(types, body))
+        resp = _unwrap(outbound_http.send, req)
+        return Response(resp.status, list(resp.headers), body_from_wire(types, resp.body))
+
+    def get(self, url: str, headers: list[tuple[str, str]] | None = None) -> Response:
+        return self.send("GET", url, headers)
+
+
+def call(module: str, request: Request) -> Response:
+    """Calls another function on the same host (`name` or `name/version`)."""
+    from wit_world.imports import modules, types
+
+    from ._component import body_from_wire, body_to_wire
+
+    wire = types.Request(request.method, request.path, request.query, request.headers,
+                         body_to_wire(types, request.body), request.mount)
+    resp = _unwrap(modules.call, module, wire)
+    return Response(resp.status, list(resp.headers), body_from_wire(types, resp.body))
+
+
+log = _Log()
+config = _Config()
+kv = _Kv()
+sql = _Sql()
+http = _Http()

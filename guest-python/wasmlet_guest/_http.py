@@ -1,0 +1,70 @@
+"""The SDK's request and response."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Request:
+    """An HTTP request as a handler sees it (the body as bytes, whatever the wire variant)."""
+
+    method: str = "GET"
+    path: str = "/"
+    query: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    mount: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    caller: str | None = None
+
+    def __post_init__(self) -> None:
+        if "?" in self.path and not self.query:
+            self.path, self.query = self.path.split("?", 1)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k == name), None)
+
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, UTF-8 (the same bytes serde_json writes)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class Response:
+    """An HTTP response."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    @classmethod
+    def text(cls, body: str, status: int = 200) -> Response:
+        return cls(status, [("content-type", "text/plain; charset=utf-8")], body.encode("utf-8"))
+
+    @classmethod
+    def html(cls, body: str, status: int = 200) -> Response:
+        return cls(status, [("content-type", "text/html; charset=utf-8")], body.encode("utf-8"))
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Response:
+        return cls(status, [("content-type", "application/json")], dumps(value))
+
+    @classmethod
+    def error(cls, status: int, message: str) -> Response:
+        return cls.json({"error": message}, status)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    def with_header(self, name: str, value: str) -> Response:
+        self.headers.append((name.lower(), value))
+        return self

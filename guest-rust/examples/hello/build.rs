@@ -1,0 +1,3 @@
+fn main() {
+    wasmlet_guest::build::embed_dir("static");
+}

@@ -1,0 +1,167 @@
+"""`wasmlet new rust|python NAME`: a function that builds, serves and has a passing test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .build import project_root
+
+_RUST_CARGO = """[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+wasmlet-guest = {{ path = "{sdk}" }}
+serde = {{ version = "1", features = ["derive"] }}
+
+[build-dependencies]
+wasmlet-guest = {{ path = "{sdk}" }}
+
+[profile.release]
+opt-level = "s"
+strip = true
+codegen-units = 1
+lto = true
+panic = "abort"
+"""
+
+_RUST_LIB = """//! {name}: a wasmlet function.
+
+use serde::{{Deserialize, Serialize}};
+use wasmlet_guest::{{Json, Path, Router, StaticDir}};
+
+static STATIC: StaticDir = wasmlet_guest::include_static!();
+
+#[derive(Serialize, Deserialize)]
+struct Greeting {{
+    name: String,
+}}
+
+fn hello(Path(name): Path<String>) -> String {{
+    format!("Hello, {{}}!", name)
+}}
+
+fn greet(Json(g): Json<Greeting>) -> Json<Greeting> {{
+    Json(g)
+}}
+
+pub fn app() -> Router {{
+    Router::new()
+        .get("/hello/:name", hello)
+        .post("/greet", greet)
+        .static_files("/", STATIC)
+}}
+
+wasmlet_guest::export!(app);
+
+#[cfg(test)]
+mod tests {{
+    use super::*;
+    use wasmlet_guest::Request;
+
+    #[test]
+    fn says_hello() {{
+        assert_eq!(app().handle(Request::new("GET", "/hello/world")).body_text(), "Hello, world!");
+    }}
+
+    #[test]
+    fn serves_the_index_page() {{
+        let resp = app().handle(Request::new("GET", "/"));
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("content-type"), Some("text/html; charset=utf-8"));
+    }}
+
+    #[test]
+    fn malformed_json_is_a_400() {{
+        assert_eq!(app().handle(Request::new("POST", "/greet").with_body("{{")).status, 400);
+    }}
+}}
+"""
+
+_PY_APP = '''"""{name}: a wasmlet function."""
+
+from dataclasses import dataclass
+
+from wasmlet_guest import App, Json
+
+app = App()
+app.static("/", "static/")
+
+
+@dataclass
+class Greeting:
+    name: str
+
+
+@app.get("/hello/{{name}}")
+def hello(name: str) -> str:
+    return f"Hello, {{name}}!"
+
+
+@app.post("/greet")
+def greet(greeting: Json[Greeting]) -> Greeting:
+    return greeting
+
+
+WitWorld = app.export()
+'''
+
+_PY_TEST = '''"""{name}'s tests: the app runs under plain CPython."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import app  # noqa: E402
+from wasmlet_guest import Request  # noqa: E402
+
+
+def test_says_hello() -> None:
+    assert app.handle(Request("GET", "/hello/world")).body == b"Hello, world!"
+
+
+def test_serves_the_index_page() -> None:
+    resp = app.handle(Request("GET", "/"))
+    assert resp.status == 200 and resp.header("content-type") == "text/html; charset=utf-8"
+
+
+def test_malformed_json_is_a_400() -> None:
+    assert app.handle(Request("POST", "/greet", body=b"{{")).status == 400
+'''
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{name}</title></head>
+<body><h1>{name}</h1><p>Served by wasmlet. Try <a href="./hello/world">./hello/world</a>.</p></body></html>
+"""
+
+
+def scaffold(language: str, name: str, parent: Path) -> Path:
+    """Writes a new function folder and returns it."""
+    if language not in ("rust", "python"):
+        raise ValueError("language must be rust or python")
+    if not name.replace("-", "").replace("_", "").isalnum() or not name[0].isalpha():
+        raise ValueError(f"invalid function name {name!r}: letters, digits, '-' and '_', starting with a letter")
+    root = parent / name
+    if root.exists():
+        raise ValueError(f"{root} already exists")
+    (root / "static").mkdir(parents=True)
+    (root / "static" / "index.html").write_text(_INDEX.format(name=name))
+    if language == "rust":
+        (root / "src").mkdir()
+        sdk = (project_root() / "guest-rust").as_posix()
+        (root / "Cargo.toml").write_text(_RUST_CARGO.format(name=name, sdk=sdk))
+        (root / "build.rs").write_text('fn main() {\n    wasmlet_guest::build::embed_dir("static");\n}\n')
+        (root / "src" / "lib.rs").write_text(_RUST_LIB.format(name=name))
+        (root / ".gitignore").write_text("target/\n*.wasm\nCargo.lock\n")
+    else:
+        (root / "tests").mkdir()
+        (root / "app.py").write_text(_PY_APP.format(name=name))
+        (root / "tests" / "test_app.py").write_text(_PY_TEST.format(name=name))
+        (root / ".gitignore").write_text("__pycache__/\n*.wasm\n")
+    return root
