@@ -114,7 +114,7 @@ def cargo_command(tc: RustToolchain, *args: str) -> list[str]:
     return cmd
 
 
-def test_function(src: Path) -> subprocess.CompletedProcess[str]:
+def run_function_tests(src: Path) -> subprocess.CompletedProcess[str]:
     """Runs a function's own tests natively: `cargo test` (Rust) or pytest (Python)."""
     src = src.resolve()
     if detect(src) == "rust":

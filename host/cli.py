@@ -45,10 +45,10 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    from .build import test_function
+    from .build import run_function_tests
 
     try:
-        proc = test_function(Path(args.dir))
+        proc = run_function_tests(Path(args.dir))
     except BuildError as exc:
         print(f"wasmlet test: {exc}", file=sys.stderr)
         return 1

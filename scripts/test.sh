@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check host bindgen tests bench
+.venv/bin/ruff check host bindgen tests bench guest-python
 bash scripts/typecheck.sh
 .venv/bin/python -m pytest "$@"

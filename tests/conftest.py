@@ -42,7 +42,7 @@ def _digest(*paths: Path) -> str:
 def build_guest(name: str, src: Path, language: str, wit: Path, world: str) -> Path:
     """Builds a guest once per source content; later runs reuse the component."""
     deps = [src, wit] + ([ROOT / "guest-rust" / "src", ROOT / "guest-rust" / "Cargo.toml"]
-                         if language == "rust" else [ROOT / "guest-python"] if (ROOT / "guest-python").exists() else [])
+                         if language == "rust" else [ROOT / "guest-python" / "wasmlet_guest", ROOT / "host" / "build.py"])
     out = BUILD_DIR / f"{name}-{_digest(*deps)}.wasm"
     if out.exists():
         return out
@@ -85,3 +85,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def runtime(engine: Engine) -> Runtime:
     return Runtime(engine)
+
+
+@pytest.fixture(scope="session")
+def hello_wasm() -> dict[str, Path]:
+    wit = ROOT / "wit"
+    return {
+        "rust": build_guest("hello-rust", ROOT / "guest-rust" / "examples" / "hello", "rust", wit, "function"),
+        "python": build_guest("hello-python", ROOT / "guest-python" / "examples" / "hello", "python", wit, "function"),
+    }

@@ -16,8 +16,8 @@ too, so a function is unit-tested with pytest via `app.handle(Request(...))`.
 
 from ._app import App, CallNext
 from ._extract import Body, Headers, Json, Query
-from ._http import Request, Response
 from ._host import HostError, call, config, http, kv, log, sql
+from ._http import Request, Response
 
 __all__ = [
     "App", "Body", "CallNext", "Headers", "HostError", "Json", "Query", "Request", "Response",

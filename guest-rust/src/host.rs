@@ -33,25 +33,32 @@ impl std::fmt::Display for HostError {
 
 impl std::error::Error for HostError {}
 
-/// Writing to the host log.
+/// Writing to the host log (to stderr when running natively, as in unit tests).
 pub mod log {
-    use crate::bindings::{log, Level};
+    use crate::bindings::Level;
+
+    fn write(level: Level, message: &str) {
+        #[cfg(target_arch = "wasm32")]
+        crate::bindings::log::log(level, message);
+        #[cfg(not(target_arch = "wasm32"))]
+        eprintln!("[{:?}] {}", level, message);
+    }
 
     /// Logs at `info`.
     pub fn info(message: &str) {
-        log::log(Level::Info, message)
+        write(Level::Info, message)
     }
     /// Logs at `debug`.
     pub fn debug(message: &str) {
-        log::log(Level::Debug, message)
+        write(Level::Debug, message)
     }
     /// Logs at `warn`.
     pub fn warn(message: &str) {
-        log::log(Level::Warn, message)
+        write(Level::Warn, message)
     }
     /// Logs at `error`.
     pub fn error(message: &str) {
-        log::log(Level::Error, message)
+        write(Level::Error, message)
     }
 }
 
