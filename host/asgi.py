@@ -14,16 +14,25 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import httpx
 
-from .bindings.faas import EventHttp, Request, Response
+from .bindings.faas import EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
 from .bodies import body_bytes, body_from_bytes
-from .capabilities import InvocationContext
+from .capabilities import GuestLog, InvocationContext
+from .capabilities.backends import Backends
+from .capabilities.config import ConfigHost
+from .capabilities.kv import KvHost
+from .capabilities.modules import ModulesHost
+from .capabilities.outbound_http import OutboundHttpHost
+from .capabilities.sql import SqlHost
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
+from .manifest import Grants, Manifest
 from .metrics import Metrics
 from .registry import FunctionSource, Version
 from .runtime import CompiledFunction, Runtime
@@ -63,10 +72,14 @@ class _Reject(Exception):
 class Host:
     """The ASGI application."""
 
-    def __init__(self, runtime: Runtime, source: FunctionSource, settings: HostSettings | None = None) -> None:
+    def __init__(self, runtime: Runtime, source: FunctionSource, settings: HostSettings | None = None,
+                 backends: Backends | None = None) -> None:
         self.runtime = runtime
         self.source = source
         self.settings = settings or HostSettings()
+        self.backends = backends or Backends(Path(".wasmlet/data"))
+        self.http_client = httpx.Client(http2=False, limits=httpx.Limits(max_connections=100))
+        self._hosts: dict[Grants, tuple[ConfigHost, OutboundHttpHost]] = {}
         self.metrics = Metrics()
         self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
         self._compiled: dict[str, CompiledFunction] = {}
@@ -143,13 +156,15 @@ class Host:
             ))
             ctx = InvocationContext(version.function, version.version, rid,
                                     logging.getLogger(f"wasmlet.guest.{version.function}"))
+            imports = self.imports_for(manifest)
             self.metrics.in_flight.inc()
             try:
                 if self.settings.dispatch == "inline":
-                    response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx)
+                    response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports)
                 else:
                     response = await anyio.to_thread.run_sync(
-                        lambda: self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx),
+                        lambda: self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx,
+                                                    imports=imports),
                         limiter=self.threads,
                     )
             except Timeout:
@@ -187,6 +202,40 @@ class Host:
                     self.metrics.cold_starts.labels(version.function).inc()
                 self._compiled[version.sha256] = compiled
         return compiled
+
+    def imports_for(self, manifest: Manifest) -> Callable[[InvocationContext], FunctionImports]:
+        """The hostcall implementations an invocation gets: exactly what the manifest grants."""
+        grants = manifest.grants
+        shared = self._hosts.get(grants)
+        if shared is None:
+            shared = (ConfigHost(grants), OutboundHttpHost(grants.allowed_hosts, self.http_client,
+                                                           timeout_s=min(30.0, manifest.timeout_ms / 1000)))
+            self._hosts[grants] = shared
+        config, outbound = shared
+        kv, sql = KvHost(grants.kv, self.backends), SqlHost(grants.sql, self.backends)
+
+        def factory(ctx: InvocationContext) -> FunctionImports:
+            return FunctionImports(log=GuestLog(ctx), config=config, kv=kv, sql=sql, outbound_http=outbound,
+                                   modules=ModulesHost(grants.modules, self, ctx))
+
+        return factory
+
+    def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> Response:
+        """Runs another function in this thread (a module call); raises LookupError or InvocationError."""
+        target = self.source.resolve(name, version)
+        if target is None:
+            raise LookupError(f"unknown function or version: {name}/{version}")
+        compiled = self._compiled.get(target.sha256)
+        if compiled is None:
+            compiled = self.runtime.load(self.source.wasm(target))
+            if not compiled.cache_hit:
+                self.metrics.cold_starts.labels(target.function).inc()
+            self._compiled[target.sha256] = compiled
+        ctx = InvocationContext(target.function, target.version, parent.request_id,
+                                logging.getLogger(f"wasmlet.guest.{target.function}"), depth=parent.depth + 1)
+        call = replace(request, mount=f"/{name}/{version}")
+        return self.runtime.invoke(compiled, EventCall(ModuleCall(parent.function, call)),
+                                   limits=target.manifest.limits, ctx=ctx, imports=self.imports_for(target.manifest))
 
     def forget(self, sha256: str) -> None:
         """Drops a compiled function (the dev server calls it after a reload)."""

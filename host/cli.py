@@ -95,6 +95,14 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     _setup_logging()
     build_dir = Path(".wasmlet") / "dev-build"
+    from .config import Config, ConfigError
+
+    try:
+        config = Config.load(Path(args.config) if args.config else None)
+        backends = config.backends()
+    except ConfigError as exc:
+        print(f"wasmlet dev: {exc}", file=sys.stderr)
+        return 2
     try:
         functions = [DevFunction.parse(spec, build_dir) for spec in [*args.module, *args.dirs]]
     except (ValueError, OSError, BuildError) as exc:
@@ -105,7 +113,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         return 2
     host, port = parse_bind(args.bind)
     with Engine() as engine:
-        dev = DevServer(Runtime(engine), functions, json_logs=args.json_logs)
+        dev = DevServer(Runtime(engine), functions, json_logs=args.json_logs, backends=backends)
         try:
             dev.load_all()
         except (OSError, LoadError, BuildError) as exc:
@@ -153,7 +161,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         settings = HostSettings(worker_threads=config.server.worker_threads,
                                 max_in_flight=config.server.max_in_flight,
                                 json_logs=args.json_logs or config.server.json_logs)
-        app = Host(runtime, registry, settings)
+        app = Host(runtime, registry, settings, config.backends())
         admin = admin_app(registry, runtime, config.admin_token)
 
         async def main() -> None:
@@ -264,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight requests get on shutdown")
     p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
+    p.add_argument("--config", help="wasmlet.toml with the runtime config ([kv.*], [sql.*] backends)")
     p.set_defaults(func=_cmd_dev)
     p = sub.add_parser("serve", help="serve deployed functions with a registry and an admin API")
     p.add_argument("--config", help="wasmlet.toml (optional: every setting has a default)")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .capabilities.backends import BackendConfigError, Backends
+
 
 class ConfigError(ValueError):
     """The config file is invalid; the message names the key."""
@@ -37,6 +39,16 @@ class Config:
     cache_dir: Path | None = None
     server: ServerConfig = field(default_factory=ServerConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    kv: dict[str, Any] = field(default_factory=dict)
+    """Runtime config: `[kv.<label>]` tables (type = "sqlite" | "redis", url, path)."""
+    sql: dict[str, Any] = field(default_factory=dict)
+    """Runtime config: `[sql.<label>]` tables (type = "sqlite" | "postgres" | "mysql", url, path)."""
+
+    def backends(self) -> Backends:
+        try:
+            return Backends(self.data_dir, self.kv, self.sql)
+        except BackendConfigError as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def admin_token(self) -> str:
@@ -56,12 +68,14 @@ class Config:
             admin = AdminConfig(**_table(data, "admin"))
         except TypeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir"}
+        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql"}
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
         data_dir = base / data.get("data_dir", ".wasmlet/data")
         cache_dir = base / data["cache_dir"] if "cache_dir" in data else None
-        return cls(data_dir, cache_dir, server, admin)
+        config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"))
+        config.backends()  # validate now, connect later
+        return config
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:

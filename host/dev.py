@@ -17,6 +17,7 @@ import anyio.to_thread
 
 from .asgi import Host, HostSettings
 from .build import BuildError, build_python, build_rust, detect
+from .capabilities.backends import Backends
 from .errors import LoadError
 from .manifest import Manifest
 from .registry import MemoryRegistry
@@ -66,11 +67,12 @@ class DevFunction:
 class DevServer:
     """The dev server's state: an in-memory registry fed from files."""
 
-    def __init__(self, runtime: Runtime, functions: list[DevFunction], json_logs: bool = False) -> None:
+    def __init__(self, runtime: Runtime, functions: list[DevFunction], json_logs: bool = False,
+                 backends: Backends | None = None) -> None:
         self.runtime = runtime
         self.functions = {f.name: f for f in functions}
         self.registry = MemoryRegistry()
-        self.host = Host(runtime, self.registry, HostSettings(json_logs=json_logs))
+        self.host = Host(runtime, self.registry, HostSettings(json_logs=json_logs), backends)
         self.reloads = 0
 
     def load_all(self) -> None:

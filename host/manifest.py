@@ -1,4 +1,4 @@
-"""A function's manifest: its limits (and, later, its capability grants), validated."""
+"""A function's manifest: its capability grants and its limits, validated. Deny by default."""
 
 from __future__ import annotations
 
@@ -22,24 +22,91 @@ _LIMIT_RANGES = {
 
 
 @dataclass(frozen=True)
+class Grants:
+    """Capabilities a manifest grants; everything else is denied."""
+
+    config: tuple[tuple[str, str], ...] = ()
+    """Config values by key."""
+    env: tuple[str, ...] = ()
+    """Host environment variables the function may read through `config.get`."""
+    kv: tuple[str, ...] = ()
+    """Key-value store labels."""
+    sql: tuple[str, ...] = ()
+    """SQL database labels."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Outbound HTTP origins: `https://api.example.com`, `http://127.0.0.1:*`, `https://*.example.com`."""
+    modules: tuple[str, ...] = ()
+    """Functions it may call: `name` (any version) or `name/version`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": {**dict(self.config), **({"env": list(self.env)} if self.env else {})},
+            "kv": {"stores": list(self.kv)}, "sql": {"databases": list(self.sql)},
+            "outbound_http": {"allowed_hosts": list(self.allowed_hosts)}, "modules": {"allowed": list(self.modules)},
+        }
+
+
+def _str_list(data: dict[str, Any], section: str, key: str) -> tuple[str, ...]:
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise ManifestError(f"[{section}] must be a table")
+    unknown = set(table) - {key}
+    if unknown:
+        raise ManifestError(f"{section}.{sorted(unknown)[0]}: unknown key (expected {key})")
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ManifestError(f"{section}.{key}: expected a list of non-empty strings")
+    return tuple(value)
+
+
+def _grants(data: dict[str, Any]) -> Grants:
+    from .capabilities.outbound_http import OriginPattern
+
+    config = data.get("config", {})
+    if not isinstance(config, dict):
+        raise ManifestError("[config] must be a table")
+    values: list[tuple[str, str]] = []
+    env: tuple[str, ...] = ()
+    for key, value in config.items():
+        if key == "env":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ManifestError("config.env: expected a list of environment variable names")
+            env = tuple(value)
+        elif not isinstance(value, str):
+            raise ManifestError(f"config.{key}: config values are strings, got {type(value).__name__}")
+        else:
+            values.append((key, value))
+    hosts = _str_list(data, "outbound_http", "allowed_hosts")
+    for host in hosts:
+        try:
+            OriginPattern.parse(host)
+        except ValueError as exc:
+            raise ManifestError(f"outbound_http.allowed_hosts: {exc}") from None
+    return Grants(tuple(values), env, _str_list(data, "kv", "stores"), _str_list(data, "sql", "databases"),
+                  hosts, _str_list(data, "modules", "allowed"))
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """What a function may use. Everything not granted is denied."""
+    """What a function may use and how much. Everything not granted is denied."""
 
     timeout_ms: int = 10_000
     memory_mb: int = 128
     max_body_bytes: int = 10 * 1024 * 1024
     max_concurrency: int = 64
+    grants: Grants = Grants()
 
     @property
     def limits(self) -> Limits:
         return Limits(timeout_ms=self.timeout_ms, memory_mb=self.memory_mb)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"limits": asdict(self)}
+        limits = {k: v for k, v in asdict(self).items() if k != "grants"}
+        return {"limits": limits, **self.grants.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        unknown = set(data) - {"limits"}
+        unknown = set(data) - {"limits", "config", "kv", "sql", "outbound_http", "modules"}
         if unknown:
             raise ManifestError(f"unknown manifest section(s): {', '.join(sorted(unknown))}")
         limits = data.get("limits", {})
@@ -53,7 +120,7 @@ class Manifest:
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ManifestError(f"limits.{key}: expected an integer in {lo}..{hi}, got {value!r}")
             values[key] = value
-        return cls(**values)
+        return cls(**values, grants=_grants(data))
 
     @classmethod
     def from_toml(cls, text: str) -> Manifest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +33,15 @@ class Request:
         return self.body.decode("utf-8")
 
 
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def dumps(value: Any) -> bytes:
-    """Compact JSON, UTF-8 (the same bytes serde_json writes)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact JSON, UTF-8 (the same bytes serde_json writes); dataclasses become objects."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_encode).encode("utf-8")
 
 
 @dataclass

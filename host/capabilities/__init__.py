@@ -12,3 +12,6 @@ __all__ = [
     "DeniedConfig", "DeniedKv", "DeniedModules", "DeniedOutboundHttp", "DeniedSql",
     "GuestLog", "InvocationContext",
 ]
+# The granted implementations (config, kv, sql, outbound_http, modules) and the
+# runtime config (backends) are imported from their modules: they depend on the
+# manifest, which itself depends on the runtime.

@@ -17,6 +17,8 @@ class InvocationContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("wasmlet.guest"))
     output: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     """The last lines the guest wrote at warn/error level or to stdout/stderr."""
+    depth: int = 0
+    """How many module calls deep this invocation is."""
 
     def tail(self, max_chars: int = 2000) -> str:
         """The end of what the guest said, for error messages."""

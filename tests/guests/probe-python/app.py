@@ -22,6 +22,8 @@ def respond(req: types.Request) -> types.Response:
         keep = []
         while True:
             keep.append(bytearray(1 << 20))
+    if req.path in HOSTCALLS:
+        return hostcall(req)
     if req.path == "/bad-status":
         return text(42, "not a status")
     if req.path == "/bad-header":
@@ -50,6 +52,55 @@ def respond(req: types.Request) -> types.Response:
 
         return text(200, repr(dict(os.environ)))
     return text(404, "no such probe")
+
+
+HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket"}
+
+
+def hostcall(req: types.Request) -> types.Response:
+    """Exercises a hostcall through the SDK's wrappers; denied -> 403, other failures -> 502."""
+    import json
+    from urllib.parse import parse_qsl
+
+    import wasmlet_guest as sdk
+
+    q = dict(parse_qsl(req.query))
+    try:
+        if req.path == "/config":
+            return text(200, repr(sdk.config.get(q["key"])))
+        if req.path == "/kv":
+            op, store = q["op"], q.get("store", "default")
+            if op == "set":
+                sdk.kv.set(store, q["key"], q["value"].encode())
+                return text(200, "ok")
+            if op == "get":
+                return text(200, repr(sdk.kv.get(store, q["key"])))
+            if op == "delete":
+                sdk.kv.delete(store, q["key"])
+                return text(200, "ok")
+            return text(200, json.dumps(sdk.kv.keys(store, q.get("prefix", ""))))
+        if req.path == "/sql":
+            body = json.loads(req.body.value if isinstance(req.body, types.Body_Text) else req.body.value.decode())
+            if body.get("query"):
+                return text(200, json.dumps(sdk.sql.query(body["db"], body["statement"], body.get("params", []))))
+            return text(200, str(sdk.sql.execute(body["db"], body["statement"], body.get("params", []))))
+        if req.path == "/http":
+            resp = sdk.http.get(q["url"])
+            return text(200, f"{resp.status} {resp.body.decode(errors='replace')}")
+        if req.path == "/call":
+            resp = sdk.call(q["module"], sdk.Request("GET", q.get("path", "/hello")))
+            return text(200, f"{resp.status} {resp.body.decode(errors='replace')}")
+        if req.path == "/socket":
+            import socket
+
+            try:
+                socket.create_connection(("127.0.0.1", int(q.get("port", "5432"))), timeout=2)
+                return text(200, "connected")
+            except OSError as exc:
+                return text(403, f"no sockets: {exc}")
+    except sdk.HostError as exc:
+        return text(403 if exc.kind == "denied" else 502, f"{exc.kind}: {exc.message}")
+    return text(404, "no such hostcall")
 
 
 class WitWorld(wit_world.WitWorld):

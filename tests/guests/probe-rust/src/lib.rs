@@ -39,6 +39,7 @@ fn respond(req: Request) -> Response {
                 }
             }
         }
+        "/config" | "/kv" | "/call" | "/http" => hostcall(&req),
         "/bad-status" => text(42, "not a status"),
         "/bad-header" => Response {
             status: 200,
@@ -51,6 +52,35 @@ fn respond(req: Request) -> Response {
             text(200, "logged")
         }
         _ => text(404, "no such probe"),
+    }
+}
+
+/// Exercises hostcalls through the SDK's wrappers; denied -> 403, other failures -> 502.
+fn hostcall(req: &Request) -> Response {
+    use wasmlet_guest::{config, kv, HostError, Query};
+    let q = Query::parse(&req.query);
+    let arg = |k: &str| q.get(k).unwrap_or("").to_string();
+    let result: Result<String, HostError> = match req.path.as_str() {
+        "/config" => config::get(&arg("key")).map(|v| format!("{:?}", v)),
+        "/kv" => {
+            let store = q.get("store").unwrap_or("default").to_string();
+            match q.get("op").unwrap_or("") {
+                "set" => kv::set(&store, &arg("key"), arg("value").as_bytes()).map(|_| "ok".into()),
+                "get" => kv::get(&store, &arg("key"))
+                    .map(|v| format!("{:?}", v.map(|b| String::from_utf8_lossy(&b).into_owned()))),
+                "delete" => kv::delete(&store, &arg("key")).map(|_| "ok".into()),
+                _ => kv::keys(&store, &arg("prefix")).map(|k| format!("{:?}", k)),
+            }
+        }
+        "/call" => wasmlet_guest::call(&arg("module"), wasmlet_guest::Request::new("GET", &arg("path")))
+            .map(|r| format!("{} {}", r.status, r.body_text())),
+        _ => wasmlet_guest::outbound::send("GET", &arg("url"), &[], Vec::new())
+            .map(|r| format!("{} {}", r.status, r.body_text())),
+    };
+    match result {
+        Ok(body) => text(200, &body),
+        Err(HostError::Denied(m)) => text(403, &format!("denied: {}", m)),
+        Err(e) => text(502, &e.to_string()),
     }
 }
 

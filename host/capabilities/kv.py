@@ -1,0 +1,117 @@
+"""`wasmlet:faas/kv`: key-value stores by label, on SQLite (default) or Redis."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from wasmlet_bindgen.abi import Err, Ok, Result
+
+from ..bindings.faas import KvError, KvErrorBackend, KvErrorDenied
+from ._errors import scrub
+
+
+class KvBackend(Protocol):
+    """One key-value store."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def keys(self, prefix: str) -> list[str]: ...
+
+
+class SqliteKv:
+    """A store in a SQLite file (one connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            db.execute("PRAGMA journal_mode=WAL")
+            self._local.db = db
+        return db
+
+    def get(self, key: str) -> bytes | None:
+        row = self._db().execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set(self, key: str, value: bytes) -> None:
+        self._db().execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+
+    def delete(self, key: str) -> None:
+        self._db().execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    def keys(self, prefix: str) -> list[str]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._db().execute("SELECT key FROM kv WHERE key LIKE ? ESCAPE '\\' ORDER BY key", (escaped + "%",))
+        return [r[0] for r in rows]
+
+
+class RedisKv:
+    """A store in Redis, its keys namespaced `wasmlet:<label>:`."""
+
+    def __init__(self, url: str, label: str) -> None:
+        import redis
+
+        self.client: Any = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self.prefix = f"wasmlet:{label}:"
+
+    def get(self, key: str) -> bytes | None:
+        value = self.client.get(self.prefix + key)
+        return None if value is None else bytes(value)
+
+    def set(self, key: str, value: bytes) -> None:
+        self.client.set(self.prefix + key, value)
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self.prefix + key)
+
+    def keys(self, prefix: str) -> list[str]:
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix + prefix) + "*"
+        return sorted(k.decode()[len(self.prefix):] for k in self.client.scan_iter(match=pattern, count=500))
+
+
+class KvHost:
+    """Implements `kv` for one function: granted labels reach their backend, others are denied."""
+
+    def __init__(self, granted: tuple[str, ...], backends: Any) -> None:
+        self.granted = set(granted)
+        self.backends = backends
+
+    def _store(self, label: str) -> KvBackend | Err[KvError]:
+        if label not in self.granted:
+            return Err(KvErrorDenied(f"key-value store {label!r} is not granted"))
+        try:
+            store: KvBackend = self.backends.kv(label)
+            return store
+        except Exception as exc:
+            return Err(KvErrorBackend(scrub(f"store {label!r} is not available: {exc}")))
+
+    def _run(self, label: str, op: Any) -> Result[Any, KvError]:
+        store = self._store(label)
+        if isinstance(store, Err):
+            return store
+        try:
+            return Ok(op(store))
+        except Exception as exc:
+            return Err(KvErrorBackend(scrub(f"{type(exc).__name__}: {exc}")))
+
+    def get(self, store: str, key: str) -> Result[bytes | None, KvError]:
+        return self._run(store, lambda s: s.get(key))
+
+    def set(self, store: str, key: str, value: bytes) -> Result[None, KvError]:
+        return self._run(store, lambda s: s.set(key, value))
+
+    def delete(self, store: str, key: str) -> Result[None, KvError]:
+        return self._run(store, lambda s: s.delete(key))
+
+    def keys(self, store: str, prefix: str) -> Result[list[str], KvError]:
+        return self._run(store, lambda s: s.keys(prefix))

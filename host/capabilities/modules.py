@@ -1,0 +1,54 @@
+"""`wasmlet:faas/modules`: one function calls another, in-process, with a depth limit."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from wasmlet_bindgen.abi import Err, Ok, Result
+
+from ..bindings.faas import (
+    ModulesError,
+    ModulesErrorDenied,
+    ModulesErrorFailed,
+    ModulesErrorNotFound,
+    Request,
+    Response,
+)
+from ..errors import InvocationError
+from ._context import InvocationContext
+
+MAX_DEPTH = 8
+
+
+class ModuleInvoker(Protocol):
+    """Runs another function (the HTTP host provides it)."""
+
+    def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> Response: ...
+
+
+class ModulesHost:
+    """Implements `modules` for one invocation."""
+
+    def __init__(self, granted: tuple[str, ...], invoker: ModuleInvoker | None, ctx: InvocationContext) -> None:
+        self.granted = granted
+        self.invoker = invoker
+        self.ctx = ctx
+
+    def _allowed(self, name: str, version: str) -> bool:
+        return any(g == name or g == f"{name}/{version}" for g in self.granted)
+
+    def call(self, module: str, request: Request) -> Result[Response, ModulesError]:
+        name, _, version = module.partition("/")
+        version = version or "latest"
+        if not self._allowed(name, version):
+            return Err(ModulesErrorDenied(f"calling {module!r} is not allowed"))
+        if self.invoker is None:
+            return Err(ModulesErrorNotFound(f"no function {module!r} on this host"))
+        if self.ctx.depth + 1 >= MAX_DEPTH:
+            return Err(ModulesErrorFailed(f"call depth limit ({MAX_DEPTH}) exceeded calling {module!r}"))
+        try:
+            return Ok(self.invoker.call_module(name, version, request, self.ctx))
+        except LookupError as exc:
+            return Err(ModulesErrorNotFound(str(exc)))
+        except InvocationError as exc:
+            return Err(ModulesErrorFailed(f"{module}: {type(exc).__name__}: {exc.message}"))
