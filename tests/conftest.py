@@ -94,3 +94,51 @@ def hello_wasm() -> dict[str, Path]:
         "rust": build_guest("hello-rust", ROOT / "guest-rust" / "examples" / "hello", "rust", wit, "function"),
         "python": build_guest("hello-python", ROOT / "guest-python" / "examples" / "hello", "python", wit, "function"),
     }
+
+
+PG_URL = os.environ.get("WASMLET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MARIA_URL = os.environ.get("WASMLET_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("WASMLET_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception as exc:
+        unavailable(f"PostgreSQL at {PG_URL} is not reachable ({exc})")
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def maria_url() -> str:
+    from wasmlet.capabilities.sql import MysqlSql
+
+    try:
+        MysqlSql(MARIA_URL).query("SELECT 1", [])
+    except Exception as exc:
+        unavailable(f"MariaDB at {MARIA_URL} is not reachable ({exc})")
+    return MARIA_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        unavailable(f"Redis at {REDIS_URL} is not reachable ({exc})")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def orders_wasm() -> dict[str, Path]:
+    wit = ROOT / "wit"
+    return {
+        "rust": build_guest("orders-rust", ROOT / "guest-rust" / "examples" / "orders", "rust", wit, "function"),
+        "python": build_guest("orders-python", ROOT / "guest-python" / "examples" / "orders", "python", wit,
+                              "function"),
+    }

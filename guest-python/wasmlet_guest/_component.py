@@ -37,8 +37,10 @@ def response_to_wire(types: Any, resp: Response) -> Any:
 
 def world_for(app: App) -> type:
     try:
+        # Imported now, while the component is built: only modules imported then exist at run time.
+        import componentize_py_types  # noqa: F401
         import wit_world
-        from wit_world.imports import types
+        from wit_world.imports import config, kv, log, modules, outbound_http, sql, types  # noqa: F401
     except ImportError:  # plain CPython (unit tests): nothing to export to
 
         class Unbound:

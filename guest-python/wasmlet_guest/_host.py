@@ -6,7 +6,29 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ._component import body_from_wire, body_to_wire
 from ._http import Request, Response
+
+# Imported when the SDK is imported, which is while the component is built:
+# componentize-py keeps only the modules imported then.
+try:
+    from componentize_py_types import Err as _Err
+    from wit_world.imports import config as _config
+    from wit_world.imports import kv as _kv
+    from wit_world.imports import log as _log
+    from wit_world.imports import modules as _modules
+    from wit_world.imports import outbound_http as _outbound_http
+    from wit_world.imports import sql as _sql
+    from wit_world.imports import types as _types
+
+    INSIDE_COMPONENT = True
+except ImportError:  # plain CPython: unit tests
+    INSIDE_COMPONENT = False
+
+
+def _require() -> None:
+    if not INSIDE_COMPONENT:
+        raise RuntimeError("hostcalls exist only inside a component")
 
 
 class HostError(Exception):
@@ -19,11 +41,9 @@ class HostError(Exception):
 
 
 def _unwrap(call: Any, *args: Any) -> Any:
-    from componentize_py_types import Err
-
     try:
         return call(*args)
-    except Err as err:
+    except _Err as err:
         case = err.value
         kind = type(case).__name__.split("_", 1)[-1].lower().replace("notfound", "not-found")
         raise HostError(kind, str(getattr(case, "value", case))) from None
@@ -33,12 +53,10 @@ class _Log:
     """Writing to the host log."""
 
     def _log(self, level: str, message: str) -> None:
-        try:
-            from wit_world.imports import log
-        except ImportError:  # plain CPython (unit tests)
+        if not INSIDE_COMPONENT:
             print(f"[{level}] {message}", file=sys.stderr)
             return
-        log.log(getattr(log.Level, level), message)
+        _log.log(getattr(_log.Level, level), message)
 
     def debug(self, message: str) -> None:
         self._log("DEBUG", message)
@@ -57,48 +75,41 @@ class _Config:
     """Configuration values granted by the manifest."""
 
     def get(self, key: str) -> str | None:
-        from wit_world.imports import config
-
-        return _unwrap(config.get, key)  # type: ignore[no-any-return]
+        _require()
+        return _unwrap(_config.get, key)  # type: ignore[no-any-return]
 
 
 class _Kv:
     """Key-value stores, by label."""
 
     def get(self, store: str, key: str) -> bytes | None:
-        from wit_world.imports import kv
-
-        return _unwrap(kv.get, store, key)  # type: ignore[no-any-return]
+        _require()
+        return _unwrap(_kv.get, store, key)  # type: ignore[no-any-return]
 
     def set(self, store: str, key: str, value: bytes) -> None:
-        from wit_world.imports import kv
-
-        _unwrap(kv.set, store, key, value)
+        _require()
+        _unwrap(_kv.set, store, key, value)
 
     def delete(self, store: str, key: str) -> None:
-        from wit_world.imports import kv
-
-        _unwrap(kv.delete, store, key)
+        _require()
+        _unwrap(_kv.delete, store, key)
 
     def keys(self, store: str, prefix: str = "") -> list[str]:
-        from wit_world.imports import kv
-
-        return _unwrap(kv.keys, store, prefix)  # type: ignore[no-any-return]
+        _require()
+        return _unwrap(_kv.keys, store, prefix)  # type: ignore[no-any-return]
 
 
 def _sql_value(v: Any) -> Any:
-    from wit_world.imports import sql
-
     if v is None:
-        return sql.Value_Null()
+        return _sql.Value_Null()
     if isinstance(v, bool) or isinstance(v, int):
-        return sql.Value_Integer(int(v))
+        return _sql.Value_Integer(int(v))
     if isinstance(v, float):
-        return sql.Value_Real(v)
+        return _sql.Value_Real(v)
     if isinstance(v, str):
-        return sql.Value_Text(v)
+        return _sql.Value_Text(v)
     if isinstance(v, (bytes, bytearray)):
-        return sql.Value_Blob(bytes(v))
+        return _sql.Value_Blob(bytes(v))
     raise TypeError(f"cannot pass {type(v).__name__} to SQL")
 
 
@@ -106,14 +117,12 @@ class _Sql:
     """SQL databases, by label, with `?` placeholders; rows come back as dicts of Python values."""
 
     def execute(self, database: str, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
-        from wit_world.imports import sql
-
-        return _unwrap(sql.execute, database, statement, [_sql_value(p) for p in params])  # type: ignore[no-any-return]
+        _require()
+        return _unwrap(_sql.execute, database, statement, [_sql_value(p) for p in params])  # type: ignore[no-any-return]
 
     def query(self, database: str, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        from wit_world.imports import sql
-
-        rows = _unwrap(sql.query, database, statement, [_sql_value(p) for p in params])
+        _require()
+        rows = _unwrap(_sql.query, database, statement, [_sql_value(p) for p in params])
         return [{c: getattr(v, "value", None) for c, v in zip(rows.columns, row)} for row in rows.rows]
 
 
@@ -121,13 +130,10 @@ class _Http:
     """Outbound HTTP to the hosts the manifest allows."""
 
     def send(self, method: str, url: str, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> Response:
-        from wit_world.imports import outbound_http, types
-
-        from ._component import body_from_wire, body_to_wire
-
-        req = outbound_http.OutgoingRequest(method, url, headers or [], body_to_wire(types, body))
-        resp = _unwrap(outbound_http.send, req)
-        return Response(resp.status, list(resp.headers), body_from_wire(types, resp.body))
+        _require()
+        req = _outbound_http.OutgoingRequest(method, url, headers or [], body_to_wire(_types, body))
+        resp = _unwrap(_outbound_http.send, req)
+        return Response(resp.status, list(resp.headers), body_from_wire(_types, resp.body))
 
     def get(self, url: str, headers: list[tuple[str, str]] | None = None) -> Response:
         return self.send("GET", url, headers)
@@ -135,14 +141,11 @@ class _Http:
 
 def call(module: str, request: Request) -> Response:
     """Calls another function on the same host (`name` or `name/version`)."""
-    from wit_world.imports import modules, types
-
-    from ._component import body_from_wire, body_to_wire
-
-    wire = types.Request(request.method, request.path, request.query, request.headers,
-                         body_to_wire(types, request.body), request.mount)
-    resp = _unwrap(modules.call, module, wire)
-    return Response(resp.status, list(resp.headers), body_from_wire(types, resp.body))
+    _require()
+    wire = _types.Request(request.method, request.path, request.query, request.headers,
+                          body_to_wire(_types, request.body), request.mount)
+    resp = _unwrap(_modules.call, module, wire)
+    return Response(resp.status, list(resp.headers), body_from_wire(_types, resp.body))
 
 
 log = _Log()

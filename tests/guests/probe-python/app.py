@@ -1,5 +1,14 @@
 """A test function that misbehaves on request (the Python twin of probe-rust)."""
 
+# Everything used at run time is imported here: componentize-py keeps only the
+# modules imported while the component is built.
+import json
+import os
+import socket
+import time
+from urllib.parse import parse_qsl
+
+import wasmlet_guest as sdk
 import wit_world
 from wit_world.imports import log, types
 
@@ -29,8 +38,6 @@ def respond(req: types.Request) -> types.Response:
     if req.path == "/bad-header":
         return types.Response(200, [("x-bad", "a\r\nb")], types.Body_Text("x"))
     if req.path == "/spin":
-        import time
-
         ms = int(dict(p.split("=", 1) for p in req.query.split("&") if "=" in p).get("ms", "100"))
         end = time.monotonic() + ms / 1000
         while time.monotonic() < end:
@@ -48,22 +55,15 @@ def respond(req: types.Request) -> types.Response:
         except OSError as exc:
             return text(403, f"denied: {exc}")
     if req.path == "/env":
-        import os
-
         return text(200, repr(dict(os.environ)))
     return text(404, "no such probe")
 
 
-HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket"}
+HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket", "/recurse"}
 
 
 def hostcall(req: types.Request) -> types.Response:
     """Exercises a hostcall through the SDK's wrappers; denied -> 403, other failures -> 502."""
-    import json
-    from urllib.parse import parse_qsl
-
-    import wasmlet_guest as sdk
-
     q = dict(parse_qsl(req.query))
     try:
         if req.path == "/config":
@@ -90,16 +90,21 @@ def hostcall(req: types.Request) -> types.Response:
         if req.path == "/call":
             resp = sdk.call(q["module"], sdk.Request("GET", q.get("path", "/hello")))
             return text(200, f"{resp.status} {resp.body.decode(errors='replace')}")
+        if req.path == "/recurse":  # calls itself until the host stops it
+            me = req.mount.strip("/").split("/")[0]
+            resp = sdk.call(me, sdk.Request("GET", "/recurse"))
+            return text(resp.status, resp.body.decode(errors="replace"))
         if req.path == "/socket":
-            import socket
-
             try:
-                socket.create_connection(("127.0.0.1", int(q.get("port", "5432"))), timeout=2)
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.settimeout(2)
+                sock.connect(("127.0.0.1", int(q.get("port", "5432"))))
                 return text(200, "connected")
-            except OSError as exc:
-                return text(403, f"no sockets: {exc}")
+            except Exception as exc:  # any failure: the sandbox has no network
+                return text(403, f"no sockets: {type(exc).__name__}: {exc}")
     except sdk.HostError as exc:
-        return text(403 if exc.kind == "denied" else 502, f"{exc.kind}: {exc.message}")
+        status = 403 if exc.kind == "denied" else 508 if "depth limit" in exc.message else 502
+        return text(status, f"{exc.kind}: {exc.message}")
     return text(404, "no such hostcall")
 
 

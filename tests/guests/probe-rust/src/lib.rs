@@ -40,6 +40,13 @@ fn respond(req: Request) -> Response {
             }
         }
         "/config" | "/kv" | "/call" | "/http" => hostcall(&req),
+        "/recurse" => {
+            let me = req.mount.trim_matches('/').split('/').next().unwrap_or("").to_string();
+            match wasmlet_guest::call(&me, wasmlet_guest::Request::new("GET", "/recurse")) {
+                Ok(r) => text(r.status, &r.body_text()),
+                Err(e) => text(508, &e.to_string()),
+            }
+        }
         "/bad-status" => text(42, "not a status"),
         "/bad-header" => Response {
             status: 200,
