@@ -204,6 +204,25 @@ async def test_guest_config_and_kv_hostcalls(runtime: Runtime, probe_wasm: dict[
 
 
 @pytest.mark.parametrize("fn", ["probe", "pyprobe"])
+async def test_guest_kv_on_redis(runtime: Runtime, probe_wasm: dict[str, Path], tmp_path: Path, fn: str,
+                                 redis_url: str) -> None:
+    import redis
+
+    label = f"r{uuid.uuid4().hex[:8]}"
+    backends = Backends(tmp_path, kv={label: {"type": "redis", "url": redis_url}})
+    host = make_host(runtime, probe_wasm, backends, f'[kv]\nstores = ["{label}"]\n')
+    server = redis.Redis.from_url(redis_url)
+    async with client(host) as c:
+        assert (await c.get(f"/{fn}/latest/kv?op=set&store={label}&key=a&value=1")).text == "ok"
+        assert server.get(f"wasmlet:{label}:a") == b"1"
+        assert "1" in (await c.get(f"/{fn}/latest/kv?op=get&store={label}&key=a")).text
+        assert "a" in (await c.get(f"/{fn}/latest/kv?op=keys&store={label}&prefix=")).text
+        assert (await c.get(f"/{fn}/latest/kv?op=delete&store={label}&key=a")).text == "ok"
+        assert server.get(f"wasmlet:{label}:a") is None
+        assert not (tmp_path / "kv-default.sqlite3").exists()
+
+
+@pytest.mark.parametrize("fn", ["probe", "pyprobe"])
 async def test_denied_hostcalls_touch_nothing(runtime: Runtime, probe_wasm: dict[str, Path], tmp_path: Path,
                                               fn: str, redis_url: str) -> None:
     import redis
