@@ -4,13 +4,12 @@ rebuilds on a source change and survives a broken build."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import CARGO_TARGET, unavailable
-from servers import WASMLET, free_port, read_log, running
+from servers import WASMLET, eventually, free_port, read_log, running
 
 from wasmlet import BodyText, EventHttp, Request, Runtime
 from wasmlet.build import BuildError, build_python, build_rust, run_function_tests
@@ -52,21 +51,11 @@ def test_dev_rebuilds_a_source_directory_and_keeps_serving_through_a_broken_buil
                  tmp_path / "dev.log", cwd=tmp_path) as proc:
         assert httpx.get(f"{base}/live/latest/hello/you").text == "Hello, you!"
         lib.write_text(lib.read_text().replace('"Hello, {}!"', '"Howdy, {}!"'))
-        assert _eventually(lambda: httpx.get(f"{base}/live/latest/hello/you").text == "Howdy, you!")
+        assert eventually(lambda: httpx.get(f"{base}/live/latest/hello/you").text == "Howdy, you!", timeout=120)
         lib.write_text(lib.read_text().replace("fn hello(", "fn hello( this is not rust"))
-        assert _eventually(lambda: "build of live failed" in read_log(proc))
+        assert eventually(lambda: "build of live failed" in read_log(proc), timeout=120)
         assert "error" in read_log(proc)  # the compiler's own message is shown
         assert httpx.get(f"{base}/live/latest/hello/you").text == "Howdy, you!"
         assert proc.poll() is None
 
 
-def _eventually(check: object, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False

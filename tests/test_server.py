@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import WASMLET, free_port, read_log, running
+from servers import WASMLET, eventually, free_port, read_log, running
 
 
 def test_dev_reloads_a_rebuilt_function_and_survives_garbage(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
@@ -26,24 +26,12 @@ def test_dev_reloads_a_rebuilt_function_and_survives_garbage(tmp_path: Path, pro
         tmp = tmp_path / "probe.wasm.tmp"
         shutil.copy(probe_wasm["python"], tmp)
         tmp.replace(target)
-        assert _eventually(lambda: httpx.get(f"{base}/probe/latest/hello").text == "hello from python")
+        assert eventually(lambda: httpx.get(f"{base}/probe/latest/hello").text == "hello from python")
         # a broken rebuild keeps the last good version serving
         target.write_bytes(b"\x00asm\x0d\x00\x01\x00 this is not a component")
-        assert _eventually(lambda: "kept the previous probe" in read_log(proc))
+        assert eventually(lambda: "kept the previous probe" in read_log(proc))
         assert httpx.get(f"{base}/probe/dev/hello").text == "hello from python"
         assert proc.poll() is None
-
-
-def _eventually(check: object, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    return False
 
 
 class Serve:

@@ -1,8 +1,16 @@
-"""Backend error messages without credentials."""
+"""Backend error messages without credentials, and the grant check every labelled hostcall shares."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
+
+from wasmlet_bindgen.abi import Err, Ok, Result
+
+B = TypeVar("B")
+T = TypeVar("T")
+E = TypeVar("E")
 
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+):[^@\s]+@")
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
@@ -12,3 +20,19 @@ def scrub(message: str) -> str:
     """Removes passwords from URLs and `password=` pairs in a message."""
     message = _URL_PASSWORD.sub(r"\1:***@", message)
     return _KEYWORD_PASSWORD.sub(r"\1***", message)[:2000]
+
+
+def run_granted(granted: set[str], label: str, what: str, open_backend: Callable[[str], B], op: Callable[[B], T],
+                denied: Callable[[str], E], failed: Callable[[str], E]) -> Result[T, E]:
+    """The shape of every labelled hostcall: refuse an ungranted label before touching
+    anything, open the backend, run `op`, and turn failures into typed errors."""
+    if label not in granted:
+        return Err(denied(f"{what} {label!r} is not granted"))
+    try:
+        backend = open_backend(label)
+    except Exception as exc:
+        return Err(failed(scrub(f"{what} {label!r} is not available: {exc}")))
+    try:
+        return Ok(op(backend))
+    except Exception as exc:
+        return Err(failed(scrub(f"{type(exc).__name__}: {exc}")))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from wasmlet_bindgen.abi import Err, Ok, Result
+from wasmlet_bindgen.abi import Result
 
 from ..bindings.faas import KvError, KvErrorBackend, KvErrorDenied
-from ._errors import scrub
+from ._errors import T, run_granted
 
 
 class KvBackend(Protocol):
@@ -86,23 +87,8 @@ class KvHost:
         self.granted = set(granted)
         self.backends = backends
 
-    def _store(self, label: str) -> KvBackend | Err[KvError]:
-        if label not in self.granted:
-            return Err(KvErrorDenied(f"key-value store {label!r} is not granted"))
-        try:
-            store: KvBackend = self.backends.kv(label)
-            return store
-        except Exception as exc:
-            return Err(KvErrorBackend(scrub(f"store {label!r} is not available: {exc}")))
-
-    def _run(self, label: str, op: Any) -> Result[Any, KvError]:
-        store = self._store(label)
-        if isinstance(store, Err):
-            return store
-        try:
-            return Ok(op(store))
-        except Exception as exc:
-            return Err(KvErrorBackend(scrub(f"{type(exc).__name__}: {exc}")))
+    def _run(self, label: str, op: Callable[[KvBackend], T]) -> Result[T, KvError]:
+        return run_granted(self.granted, label, "key-value store", self.backends.kv, op, KvErrorDenied, KvErrorBackend)
 
     def get(self, store: str, key: str) -> Result[bytes | None, KvError]:
         return self._run(store, lambda s: s.get(key))

@@ -9,12 +9,12 @@ import datetime
 import decimal
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from wasmlet_bindgen.abi import Err, Ok, Result
+from wasmlet_bindgen.abi import Result
 
 from ..bindings.faas import (
     Rows,
@@ -28,7 +28,7 @@ from ..bindings.faas import (
     ValueReal,
     ValueText,
 )
-from ._errors import scrub
+from ._errors import T, run_granted
 
 
 def to_python(v: Value) -> Any:
@@ -196,30 +196,15 @@ class SqlHost:
         self.granted = set(granted)
         self.backends = backends
 
-    def _db(self, label: str) -> SqlBackend | Err[SqlError]:
-        if label not in self.granted:
-            return Err(SqlErrorDenied(f"database {label!r} is not granted"))
-        try:
-            db: SqlBackend = self.backends.sql(label)
-            return db
-        except Exception as exc:
-            return Err(SqlErrorBackend(scrub(f"database {label!r} is not available: {exc}")))
+    def _run(self, label: str, op: Callable[[SqlBackend], T]) -> Result[T, SqlError]:
+        return run_granted(self.granted, label, "database", self.backends.sql, op, SqlErrorDenied, SqlErrorBackend)
 
     def execute(self, database: str, statement: str, params: list[Value]) -> Result[int, SqlError]:
-        db = self._db(database)
-        if isinstance(db, Err):
-            return db
-        try:
-            return Ok(db.execute(statement, [to_python(p) for p in params]))
-        except Exception as exc:
-            return Err(SqlErrorBackend(scrub(f"{type(exc).__name__}: {exc}")))
+        return self._run(database, lambda db: db.execute(statement, [to_python(p) for p in params]))
 
     def query(self, database: str, statement: str, params: list[Value]) -> Result[Rows, SqlError]:
-        db = self._db(database)
-        if isinstance(db, Err):
-            return db
-        try:
+        def run(db: SqlBackend) -> Rows:
             columns, rows = db.query(statement, [to_python(p) for p in params])
-        except Exception as exc:
-            return Err(SqlErrorBackend(scrub(f"{type(exc).__name__}: {exc}")))
-        return Ok(Rows(columns, [[from_python(v) for v in row] for row in rows]))
+            return Rows(columns, [[from_python(v) for v in row] for row in rows])
+
+        return self._run(database, run)
