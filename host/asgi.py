@@ -132,6 +132,7 @@ class Host:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.http_client.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

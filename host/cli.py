@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .registry import SqliteRegistry
     from .runtime import Runtime
-    from .server import Listener, parse_bind, run, serve
+    from .server import Listener, bind_shared, parse_bind, run, run_workers, serve
 
     try:
         config = Config.load(Path(args.config) if args.config else None)
@@ -154,23 +155,38 @@ def _cmd_serve(args: argparse.Namespace) -> int:
               "set [admin] token or WASMLET_ADMIN_TOKEN, or bind it to loopback", file=sys.stderr)
         return 2
     data_dir = Path(args.data_dir) if args.data_dir else config.data_dir
-    registry = SqliteRegistry(data_dir)
     host, port = parse_bind(bind)
-    with Engine(cache_dir=config.cache_dir or data_dir / "compiled") as engine:
-        runtime = Runtime(engine)
-        settings = HostSettings(worker_threads=config.server.worker_threads,
-                                max_in_flight=config.server.max_in_flight,
-                                json_logs=args.json_logs or config.server.json_logs)
-        app = Host(runtime, registry, settings, config.backends())
-        admin = admin_app(registry, runtime, config.admin_token)
+    server = args.server or config.server.server
+    workers = args.workers
+    if workers > 1 and server != "uvicorn":
+        print("wasmlet serve: --workers needs the uvicorn server", file=sys.stderr)
+        return 2
 
-        async def main() -> None:
-            await serve([Listener(app, host, port, "functions"), Listener(admin, admin_host, admin_port, "admin API")],
-                        server=args.server or config.server.server, grace_s=config.server.grace_seconds)
+    def worker(index: int, sock: socket.socket | None = None) -> int:
+        registry = SqliteRegistry(data_dir)
+        with Engine(cache_dir=config.cache_dir or data_dir / "compiled") as engine:
+            runtime = Runtime(engine)
+            settings = HostSettings(worker_threads=config.server.worker_threads,
+                                    max_in_flight=config.server.max_in_flight,
+                                    json_logs=args.json_logs or config.server.json_logs)
+            app = Host(runtime, registry, settings, config.backends())
+            listeners = [Listener(app, host, port, f"functions (worker {index})" if sock else "functions", sock)]
+            if index == 0:  # one admin API per host, whatever the number of workers
+                listeners.append(Listener(admin_app(registry, runtime, config.admin_token), admin_host, admin_port,
+                                          "admin API"))
 
-        run(main, backend=args.backend or config.server.backend)
-    registry.close()
-    return 0
+            async def main() -> None:
+                await serve(listeners, server=server, grace_s=config.server.grace_seconds)
+
+            run(main, backend=args.backend or config.server.backend)
+        registry.close()
+        return 0
+
+    SqliteRegistry(data_dir).close()  # create the data directory and schema once, before forking
+    if workers <= 1:
+        return worker(0)
+    shared = bind_shared(host, port)
+    return run_workers(workers, lambda index: worker(index, shared))
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -282,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server", choices=["uvicorn", "hypercorn"])
     p.add_argument("--backend", choices=["asyncio", "trio"])
     p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the listening socket (one engine and compile cache dir)")
     p.set_defaults(func=_cmd_serve)
     for name, fn, helptext in (("deploy", _cmd_deploy, "deploy a component as a new version"),
                                ("ls", _cmd_ls, "list functions, versions and aliases"),

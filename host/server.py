@@ -8,7 +8,9 @@ measurements behind that. `--server hypercorn` also runs on trio. Several apps
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +25,13 @@ ASGIApp = Callable[..., Awaitable[None]]
 
 @dataclass(frozen=True)
 class Listener:
-    """One ASGI app on one address."""
+    """One ASGI app on one address (or on an already bound socket shared by worker processes)."""
 
     app: ASGIApp
     host: str
     port: int
     name: str
+    sock: socket.socket | None = None
 
 
 def parse_bind(bind: str, default_port: int = 3000) -> tuple[str, int]:
@@ -90,7 +93,8 @@ async def _uvicorn(listener: Listener, stop: anyio.Event, grace_s: float) -> Non
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(trigger)
-        await srv._serve()  # serve() would install its own signal handlers; ours stop every listener
+        # serve() would install its own signal handlers; ours stop every listener
+        await srv._serve(sockets=[listener.sock] if listener.sock is not None else None)
         tg.cancel_scope.cancel()
 
 
@@ -110,6 +114,53 @@ async def _hypercorn(listener: Listener, stop: anyio.Event, grace_s: float) -> N
         from hypercorn.asyncio import serve as asyncio_serve
 
         await asyncio_serve(listener.app, config, shutdown_trigger=stop.wait)
+
+
+def bind_shared(host: str, port: int) -> socket.socket:
+    """A listening socket that forked worker processes accept on together."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_workers(count: int, worker: Callable[[int], int]) -> int:
+    """Forks `count` processes running `worker(index)`; SIGTERM/SIGINT reach every one.
+
+    Call it before creating engines, threads or database connections: each
+    worker builds its own, and only the listening socket is shared.
+    """
+    children: list[int] = []
+    for index in range(count):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = worker(index)
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for pid in children:
+        _, raw = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(raw)
+        if code != 0:
+            log.error("worker %d exited with %d", pid, code)
+            status = 1
+    return status
 
 
 def _running_trio() -> bool:

@@ -186,3 +186,16 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, probe_wasm: dict
         assert all(r.text == "spun 1500 ms" for r in results)
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{base}/_wasmlet/health", timeout=2)
+
+
+def test_serve_with_worker_processes(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    s = Serve(tmp_path)
+    with running(s.args + ["--workers", "2"], f"{s.base}/_wasmlet/health", tmp_path / "serve.log", env=s.env) as proc:
+        assert eventually(lambda: s.admin.get("/v1/functions").status_code == 200)  # worker 0 serves the admin API
+        assert s.deploy("probe", probe_wasm["rust"]).status_code == 201
+        with httpx.Client(base_url=s.base) as c:
+            # every worker sees the deploy through the shared registry
+            assert all(c.get("/probe/latest/hello").text == "hello from rust" for _ in range(40))
+        assert read_log(proc).count("serving functions (worker") == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
