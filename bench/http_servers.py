@@ -39,7 +39,7 @@ def wrk(url: str, seconds: int, connections: int) -> tuple[float, str, str]:
 
 def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=ROOT)
+                            cwd=ROOT, start_new_session=True)  # stop() ends the whole group (granian forks workers)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

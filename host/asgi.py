@@ -195,8 +195,8 @@ class Host:
             compiled = self._compiled.get(version.sha256)
             if compiled is None:
                 try:
-                    wasm = await anyio.to_thread.run_sync(self.source.wasm, version)
-                    compiled = await anyio.to_thread.run_sync(self.runtime.load, wasm)
+                    compiled = await anyio.to_thread.run_sync(
+                        self.runtime.load_stored, version.sha256, lambda: self.source.wasm(version))
                 except (OSError, LoadError) as exc:
                     raise _Reject(500, f"{version.function}/{version.version} could not be loaded: {exc}") from None
                 if not compiled.cache_hit:
@@ -228,7 +228,7 @@ class Host:
             raise LookupError(f"unknown function or version: {name}/{version}")
         compiled = self._compiled.get(target.sha256)
         if compiled is None:
-            compiled = self.runtime.load(self.source.wasm(target))
+            compiled = self.runtime.load_stored(target.sha256, lambda: self.source.wasm(target))
             if not compiled.cache_hit:
                 self.metrics.cold_starts.labels(target.function).inc()
             self._compiled[target.sha256] = compiled

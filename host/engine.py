@@ -112,23 +112,33 @@ class Engine:
     def cache_path(self, sha256: str) -> Path:
         return self.cache_dir / f"{sha256}-{self.settings.fingerprint()}.cwasm"
 
-    def compile(self, wasm: bytes) -> tuple[Component, str, bool]:
-        """Compiles `wasm` or loads it from the cache: (component, sha256, cache hit)."""
-        sha = hashlib.sha256(wasm).hexdigest()
-        path = self.cache_path(sha)
-        if path.exists():
-            try:
-                component = Component.deserialize_file(self.wasm, str(path))
-                self.cache_hits += 1
-                return component, sha, True
-            except wasmtime.WasmtimeError:
-                path.unlink(missing_ok=True)  # stale or corrupt artifact: rebuild it
+    def cached(self, sha256: str) -> Component | None:
+        """The compiled component for a content hash, if the cache has it (memory-mapped, no compile)."""
+        path = self.cache_path(sha256)
+        if not path.exists():
+            return None
+        try:
+            component = Component.deserialize_file(self.wasm, str(path))
+        except wasmtime.WasmtimeError:
+            path.unlink(missing_ok=True)  # stale or corrupt artifact: rebuild it
+            return None
+        self.cache_hits += 1
+        return component
+
+    def compile(self, wasm: bytes, sha256: str | None = None) -> tuple[Component, str, bool]:
+        """Compiles `wasm` or loads it from the cache: (component, sha256, cache hit).
+
+        `sha256` may be passed when the caller already knows it (content-addressed storage)."""
+        sha = sha256 or hashlib.sha256(wasm).hexdigest()
+        component = self.cached(sha)
+        if component is not None:
+            return component, sha, True
         try:
             component = Component(self.wasm, wasm)
         except wasmtime.WasmtimeError as exc:
             raise LoadError(f"not a valid component: {exc}") from None
         self.cache_misses += 1
-        self._store(path, bytes(component.serialize()))
+        self._store(self.cache_path(sha), bytes(component.serialize()))
         return component, sha, False
 
     def _store(self, path: Path, data: bytes) -> None:

@@ -58,6 +58,7 @@ class CompiledFunction:
     uses_wasi: bool
     imports: tuple[str, ...]
     size: int
+    """Bytes of the component (0 when it came from the compile cache without being read)."""
     cache_hit: bool
 
 
@@ -89,6 +90,19 @@ class Runtime:
     def load(self, wasm: bytes) -> CompiledFunction:
         """Compiles (or loads from cache) and validates a component."""
         component, sha, hit = self.engine.compile(wasm)
+        return self._checked(component, sha, hit, len(wasm))
+
+    def load_stored(self, sha256: str, fetch: Callable[[], bytes]) -> CompiledFunction:
+        """Loads a content-addressed component: from the compile cache without reading or
+        hashing the component when it is there (a warm first request), else fetched and compiled."""
+        component = self.engine.cached(sha256)
+        if component is not None:
+            return self._checked(component, sha256, True, 0)
+        wasm = fetch()
+        component, sha, hit = self.engine.compile(wasm, sha256)
+        return self._checked(component, sha, hit, len(wasm))
+
+    def _checked(self, component: Component, sha: str, hit: bool, size: int) -> CompiledFunction:
         ctype = component.type
         imports = tuple(ctype.imports(self.engine.wasm))
         exports = tuple(ctype.exports(self.engine.wasm))
@@ -106,7 +120,7 @@ class Runtime:
         except LookupError as exc:
             raise LoadError(str(exc)) from None
         uses_wasi = any(n.startswith(WASI_PREFIX) for n in imports)
-        return CompiledFunction(sha, component, bound, uses_wasi, imports, len(wasm), hit)
+        return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit)
 
     def load_file(self, path: str | Path) -> CompiledFunction:
         return self.load(Path(path).read_bytes())

@@ -48,7 +48,7 @@ def running(args: list[str], health: str, log_path: Path, env: dict[str, str] | 
     """Starts `wasmlet ARGS` (or `command + ARGS`), waits until `health` answers, and always stops it."""
     log = open(log_path, "wb")
     proc = subprocess.Popen((command or WASMLET) + args, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, start_new_session=True)
     proc.log_path = str(log_path)  # type: ignore[attr-defined]
     try:
         wait_healthy(health, proc)
@@ -59,7 +59,8 @@ def running(args: list[str], health: str, log_path: Path, env: dict[str, str] | 
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
-    """SIGTERM, then SIGKILL if it has not exited after `grace` seconds."""
+    """SIGTERM, then SIGKILL if it has not exited after `grace` seconds; then anything
+    left in its process group (workers a server forked) is killed too."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -67,6 +68,10 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def eventually(check: Callable[[], object], timeout: float = 60) -> bool:

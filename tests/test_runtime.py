@@ -187,3 +187,25 @@ def test_load_rejects_handle_of_the_wrong_type_and_foreign_imports(runtime: Runt
                     "world w { import secret; export handle: func(x: u32) -> u32; }\n", "w")
     with pytest.raises(LoadError, match="does not provide: t:t/secret"):
         runtime.load(foreign)
+
+
+def test_stored_component_with_a_warm_cache_is_neither_read_nor_hashed(tmp_path: Path,
+                                                                       probe_wasm: dict[str, Path]) -> None:
+    import hashlib
+
+    wasm = probe_wasm["python"].read_bytes()
+    sha = hashlib.sha256(wasm).hexdigest()
+    fetched: list[int] = []
+
+    def fetch() -> bytes:
+        fetched.append(1)
+        return wasm
+
+    with Engine(cache_dir=tmp_path) as eng:
+        first = Runtime(eng).load_stored(sha, fetch)
+        assert not first.cache_hit and fetched == [1]
+    with Engine(cache_dir=tmp_path) as eng:
+        rt = Runtime(eng)
+        warm = rt.load_stored(sha, fetch)
+        assert warm.cache_hit and fetched == [1]  # served from the compile cache alone
+        assert rt.invoke(warm, EventHttp(Request("GET", "/hello", "", [], BodyText(""), ""))).status == 200
