@@ -191,18 +191,25 @@ class Host:
         if compiled is not None:
             return compiled
         lock = self._compiling.setdefault(version.sha256, anyio.Lock())
-        async with lock:
-            compiled = self._compiled.get(version.sha256)
-            if compiled is None:
-                try:
-                    compiled = await anyio.to_thread.run_sync(
-                        self.runtime.load_stored, version.sha256, lambda: self.source.wasm(version))
-                except (OSError, LoadError) as exc:
-                    raise _Reject(500, f"{version.function}/{version.version} could not be loaded: {exc}") from None
-                if not compiled.cache_hit:
-                    self.metrics.cold_starts.labels(version.function).inc()
-                self._compiled[version.sha256] = compiled
+        async with lock:  # one compile per component, however many requests wait for it
+            try:
+                return await anyio.to_thread.run_sync(self.compiled, version)
+            except (OSError, LoadError) as exc:
+                raise _Reject(500, f"{version.function}/{version.version} could not be loaded: {exc}") from None
+
+    def compiled(self, version: Version) -> CompiledFunction:
+        """The compiled function for a version: kept in memory after its first call (blocking)."""
+        compiled = self._compiled.get(version.sha256)
+        if compiled is None:
+            compiled = self.runtime.load_stored(version.sha256, lambda: self.source.wasm(version))
+            if not compiled.cache_hit:
+                self.metrics.cold_starts.labels(version.function).inc()
+            self._compiled[version.sha256] = compiled
         return compiled
+
+    def preload(self, compiled: CompiledFunction) -> None:
+        """Keeps an already compiled function (the dev server loads before it swaps versions)."""
+        self._compiled[compiled.sha256] = compiled
 
     def imports_for(self, manifest: Manifest) -> Callable[[InvocationContext], FunctionImports]:
         """The hostcall implementations an invocation gets: exactly what the manifest grants."""
@@ -213,7 +220,7 @@ class Host:
                                                            timeout_s=min(30.0, manifest.timeout_ms / 1000)))
             self._hosts[grants] = shared
         config, outbound = shared
-        kv, sql = KvHost(grants.kv, self.backends), SqlHost(grants.sql, self.backends)
+        kv, sql = KvHost(grants.kv, self.backends.kv), SqlHost(grants.sql, self.backends.sql)
 
         def factory(ctx: InvocationContext) -> FunctionImports:
             return FunctionImports(log=GuestLog(ctx), config=config, kv=kv, sql=sql, outbound_http=outbound,
@@ -226,12 +233,7 @@ class Host:
         target = self.source.resolve(name, version)
         if target is None:
             raise LookupError(f"unknown function or version: {name}/{version}")
-        compiled = self._compiled.get(target.sha256)
-        if compiled is None:
-            compiled = self.runtime.load_stored(target.sha256, lambda: self.source.wasm(target))
-            if not compiled.cache_hit:
-                self.metrics.cold_starts.labels(target.function).inc()
-            self._compiled[target.sha256] = compiled
+        compiled = self.compiled(target)
         ctx = InvocationContext(target.function, target.version, parent.request_id,
                                 logging.getLogger(f"wasmlet.guest.{target.function}"), depth=parent.depth + 1)
         call = replace(request, mount=f"/{name}/{version}")

@@ -275,10 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file")
     p.set_defaults(func=_cmd_inspect)
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bindgen"]:
-        from wasmlet_bindgen.cli import main as bindgen_main
-
-        return bindgen_main(argv[1:])
+    if argv[:1] == ["bindgen"]:  # its own options (e.g. --check) go to wasmlet_bindgen untouched
+        return _cmd_bindgen(argparse.Namespace(rest=argv[1:]))
     p = sub.add_parser("dev", help="serve .wasm files, reloading them when they change")
     p.add_argument("--bind", default="127.0.0.1:3000")
     p.add_argument("-m", "--module", action="append", default=[], metavar="NAME:PATH",

@@ -86,7 +86,7 @@ class DevServer:
         compiled = self.runtime.load(wasm)
         old = self.registry.resolve(fn.name, "dev")
         version = self.registry.put(fn.name, wasm, fn.manifest)
-        self.host._compiled[version.sha256] = compiled
+        self.host.preload(compiled)
         if old is not None and old.sha256 != version.sha256:
             self.host.forget(old.sha256)
         log.info("serving %s from %s (%d bytes, sha256 %s)", fn.name, fn.path, len(wasm), version.sha256[:12])

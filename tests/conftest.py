@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -101,37 +101,34 @@ MARIA_URL = os.environ.get("WASMLET_TEST_MARIADB", "mysql://root@127.0.0.1:3306/
 REDIS_URL = os.environ.get("WASMLET_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+def reachable(name: str, url: str, probe: Callable[[str], object]) -> str:
+    """`url` when the service answers `probe`; otherwise skipped (failed in CI) with the reason."""
+    try:
+        probe(url)
+    except Exception as exc:
+        unavailable(f"{name} at {url} is not reachable ({exc})")
+    return url
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    try:
-        import psycopg
+    import psycopg
 
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception as exc:
-        unavailable(f"PostgreSQL at {PG_URL} is not reachable ({exc})")
-    return PG_URL
+    return reachable("PostgreSQL", PG_URL, lambda url: psycopg.connect(url, connect_timeout=3).close())
 
 
 @pytest.fixture(scope="session")
 def maria_url() -> str:
     from wasmlet.capabilities.sql import MysqlSql
 
-    try:
-        MysqlSql(MARIA_URL).query("SELECT 1", [])
-    except Exception as exc:
-        unavailable(f"MariaDB at {MARIA_URL} is not reachable ({exc})")
-    return MARIA_URL
+    return reachable("MariaDB", MARIA_URL, lambda url: MysqlSql(url).query("SELECT 1", []))
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    try:
-        import redis
+    import redis
 
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:
-        unavailable(f"Redis at {REDIS_URL} is not reachable ({exc})")
-    return REDIS_URL
+    return reachable("Redis", REDIS_URL, lambda url: redis.Redis.from_url(url, socket_connect_timeout=3).ping())
 
 
 @pytest.fixture(scope="session")

@@ -130,7 +130,7 @@ BLOB = {"sqlite": "BLOB", "postgres": "BYTEA", "mariadb": "BLOB"}
 
 def test_sql_backend_typed_round_trip(sql_backend: SqlBackend, request: pytest.FixtureRequest) -> None:
     kind = request.node.callspec.params["sql_backend"]
-    host = SqlHost(("db",), type("B", (), {"sql": lambda self, label: sql_backend})())
+    host = SqlHost(("db",), lambda label: sql_backend)
     assert host.execute("db", "DROP TABLE IF EXISTS wasmlet_caps_test", []).tag == "ok"
     created = host.execute("db", f"CREATE TABLE wasmlet_caps_test (id BIGINT, r DOUBLE PRECISION, t VARCHAR(100), "
                                  f"b {BLOB[kind]}, n INTEGER)", [])
@@ -152,7 +152,7 @@ def test_sql_backend_typed_round_trip(sql_backend: SqlBackend, request: pytest.F
 def test_backend_errors_do_not_leak_credentials(tmp_path: Path) -> None:
     backends = Backends(tmp_path, sql={"pg": {"type": "postgres",
                                               "url": "postgresql://bob:hunter2@127.0.0.1:1/test"}})
-    result = SqlHost(("pg",), backends).query("pg", "SELECT 1", [])
+    result = SqlHost(("pg",), backends.sql).query("pg", "SELECT 1", [])
     assert result.tag == "err" and result.value.tag == "backend"
     assert "hunter2" not in result.value.value
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from wasmlet_bindgen.abi import Err, Ok, Result
 
@@ -36,3 +36,12 @@ def run_granted(granted: set[str], label: str, what: str, open_backend: Callable
         return Ok(op(backend))
     except Exception as exc:
         return Err(failed(scrub(f"{type(exc).__name__}: {exc}")))
+
+
+class LabelledHost(Generic[B]):
+    """Base of hostcalls on labelled backends (kv stores, SQL databases): the grant set
+    and the backend lookup every call of them goes through."""
+
+    def __init__(self, granted: tuple[str, ...], open_backend: Callable[[str], B]) -> None:
+        self.granted = set(granted)
+        self.open_backend = open_backend

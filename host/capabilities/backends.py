@@ -8,12 +8,14 @@ Label `default` (kv and sql) is SQLite under the data directory unless configure
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .kv import KvBackend, RedisKv, SqliteKv
 from .sql import MysqlSql, PostgresSql, SqlBackend, SqliteSql
 
+T = TypeVar("T")
 KV_TYPES = ("sqlite", "redis")
 SQL_TYPES = ("sqlite", "postgres", "mysql")
 
@@ -47,30 +49,33 @@ class Backends:
         self._lock = threading.Lock()
 
     def kv(self, label: str) -> KvBackend:
-        with self._lock:
-            if label not in self._kv:
-                table = self.kv_config.get(label) or ({"type": "sqlite"} if label == "default" else None)
-                if table is None:
-                    raise LookupError(f"no key-value backend is configured for label {label!r}")
-                if table["type"] == "redis":
-                    self._kv[label] = RedisKv(table["url"], label)
-                else:
-                    self._kv[label] = SqliteKv(self._path(table, f"kv-{label}.sqlite3"))
-            return self._kv[label]
+        def make(table: dict[str, Any]) -> KvBackend:
+            if table["type"] == "redis":
+                return RedisKv(table["url"], label)
+            return SqliteKv(self._path(table, f"kv-{label}.sqlite3"))
+
+        return self._get(self._kv, self.kv_config, "key-value", label, make)
 
     def sql(self, label: str) -> SqlBackend:
+        def make(table: dict[str, Any]) -> SqlBackend:
+            if table["type"] == "postgres":
+                return PostgresSql(table["url"])
+            if table["type"] == "mysql":
+                return MysqlSql(table["url"])
+            return SqliteSql(self._path(table, f"sql-{label}.sqlite3"))
+
+        return self._get(self._sql, self.sql_config, "SQL", label, make)
+
+    def _get(self, made: dict[str, T], config: dict[str, Any], kind: str, label: str,
+             make: Callable[[dict[str, Any]], T]) -> T:
+        """The backend for `label`, created on first use; `default` is SQLite unless configured."""
         with self._lock:
-            if label not in self._sql:
-                table = self.sql_config.get(label) or ({"type": "sqlite"} if label == "default" else None)
+            if label not in made:
+                table = config.get(label) or ({"type": "sqlite"} if label == "default" else None)
                 if table is None:
-                    raise LookupError(f"no SQL backend is configured for label {label!r}")
-                if table["type"] == "postgres":
-                    self._sql[label] = PostgresSql(table["url"])
-                elif table["type"] == "mysql":
-                    self._sql[label] = MysqlSql(table["url"])
-                else:
-                    self._sql[label] = SqliteSql(self._path(table, f"sql-{label}.sqlite3"))
-            return self._sql[label]
+                    raise LookupError(f"no {kind} backend is configured for label {label!r}")
+                made[label] = make(table)
+            return made[label]
 
     def _path(self, table: dict[str, Any], default: str) -> Path:
         path = table.get("path")

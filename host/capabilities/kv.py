@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from wasmlet_bindgen.abi import Result
 
 from ..bindings.faas import KvError, KvErrorBackend, KvErrorDenied
-from ._errors import T, run_granted
+from ._errors import LabelledHost, T, run_granted
 
 
 class KvBackend(Protocol):
@@ -80,15 +80,12 @@ class RedisKv:
         return sorted(k.decode()[len(self.prefix):] for k in self.client.scan_iter(match=pattern, count=500))
 
 
-class KvHost:
+class KvHost(LabelledHost[KvBackend]):
     """Implements `kv` for one function: granted labels reach their backend, others are denied."""
 
-    def __init__(self, granted: tuple[str, ...], backends: Any) -> None:
-        self.granted = set(granted)
-        self.backends = backends
-
     def _run(self, label: str, op: Callable[[KvBackend], T]) -> Result[T, KvError]:
-        return run_granted(self.granted, label, "key-value store", self.backends.kv, op, KvErrorDenied, KvErrorBackend)
+        return run_granted(self.granted, label, "key-value store", self.open_backend, op,
+                           KvErrorDenied, KvErrorBackend)
 
     def get(self, store: str, key: str) -> Result[bytes | None, KvError]:
         return self._run(store, lambda s: s.get(key))

@@ -28,7 +28,7 @@ from ..bindings.faas import (
     ValueReal,
     ValueText,
 )
-from ._errors import T, run_granted
+from ._errors import LabelledHost, T, run_granted
 
 
 def to_python(v: Value) -> Any:
@@ -189,15 +189,12 @@ class MysqlSql(_Pooled):
             return False
 
 
-class SqlHost:
+class SqlHost(LabelledHost[SqlBackend]):
     """Implements `sql` for one function: granted labels reach their database, others are denied."""
 
-    def __init__(self, granted: tuple[str, ...], backends: Any) -> None:
-        self.granted = set(granted)
-        self.backends = backends
-
     def _run(self, label: str, op: Callable[[SqlBackend], T]) -> Result[T, SqlError]:
-        return run_granted(self.granted, label, "database", self.backends.sql, op, SqlErrorDenied, SqlErrorBackend)
+        return run_granted(self.granted, label, "database", self.open_backend, op,
+                           SqlErrorDenied, SqlErrorBackend)
 
     def execute(self, database: str, statement: str, params: list[Value]) -> Result[int, SqlError]:
         return self._run(database, lambda db: db.execute(statement, [to_python(p) for p in params]))
