@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,6 +10,7 @@ from wasmlet_bindgen.abi import Result
 
 from ..bindings.faas import KvError, KvErrorBackend, KvErrorDenied
 from ._errors import LabelledHost, T, run_granted
+from ._sqlite import SqliteFile
 
 
 class KvBackend(Protocol):
@@ -23,22 +22,12 @@ class KvBackend(Protocol):
     def keys(self, prefix: str) -> list[str]: ...
 
 
-class SqliteKv:
+class SqliteKv(SqliteFile):
     """A store in a SQLite file (one connection per thread)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        super().__init__(path)
         self._db().execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            db.execute("PRAGMA journal_mode=WAL")
-            self._local.db = db
-        return db
 
     def get(self, key: str) -> bytes | None:
         row = self._db().execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()

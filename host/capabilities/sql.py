@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
@@ -29,6 +27,7 @@ from ..bindings.faas import (
     ValueText,
 )
 from ._errors import LabelledHost, T, run_granted
+from ._sqlite import SqliteFile
 
 
 def to_python(v: Value) -> Any:
@@ -82,21 +81,8 @@ class SqlBackend(Protocol):
     def query(self, statement: str, params: Sequence[Any]) -> tuple[list[str], list[list[Any]]]: ...
 
 
-class SqliteSql:
+class SqliteSql(SqliteFile):
     """A SQLite database file (one connection per thread)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            db.execute("PRAGMA journal_mode=WAL")
-            self._local.db = db
-        return db
 
     def execute(self, statement: str, params: Sequence[Any]) -> int:
         return max(self._db().execute(statement, tuple(params)).rowcount, 0)
