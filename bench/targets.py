@@ -8,51 +8,15 @@ Run: .venv/bin/python bench/targets.py   (needs wrk; builds the guests first)
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from _common import ROOT, Serve, build_guest, free_port, guests, rss_mb, running, wrk
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import build_guest  # noqa: E402
-from servers import free_port, running  # noqa: E402
-
-TOKEN = "bench"
-
-
-def rss_mb(pid: int) -> float:
-    text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
-
-
-class Serve:
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.port, self.admin_port = free_port(), free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.admin = httpx.Client(base_url=f"http://127.0.0.1:{self.admin_port}",
-                                  headers={"authorization": f"Bearer {TOKEN}"}, timeout=300)
-
-    @contextmanager
-    def up(self, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-        args = ["serve", "--bind", f"127.0.0.1:{self.port}", "--admin-bind", f"127.0.0.1:{self.admin_port}",
-                "--data-dir", str(self.data)]
-        with running(args, f"{self.base}/_wasmlet/health", log, env={"WASMLET_ADMIN_TOKEN": TOKEN}) as proc:
-            yield proc
-
-    def deploy(self, name: str, wasm: bytes, manifest: str = "") -> None:
-        resp = self.admin.post(f"/v1/functions/{name}/versions", data={"manifest": manifest},
-                               files={"component": ("c.wasm", wasm, "application/wasm")})
-        resp.raise_for_status()
+Row = tuple[str, str, str]
 
 
 def first_request_ms(client: httpx.Client, url: str) -> float:
@@ -64,17 +28,9 @@ def first_request_ms(client: httpx.Client, url: str) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def wrk(url: str, seconds: int = 5, connections: int = 16, script: str | None = None) -> float:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-
-def main() -> None:
-    wasm = {
-        "rust": build_guest("probe-rust", ROOT / "tests/guests/probe-rust", "rust", ROOT / "wit", "function"),
-        "python": build_guest("probe-python", ROOT / "tests/guests/probe-python", "python", ROOT / "wit", "function"),
-    }
+def measure() -> list[Row]:
+    """Every figure of this benchmark, as (what, case, result) rows."""
+    wasm = guests()
     orders = build_guest("orders-rust", ROOT / "guest-rust/examples/orders", "rust", ROOT / "wit", "function")
     rows: list[tuple[str, str, str]] = []
     tmp = Path(tempfile.mkdtemp(prefix="wasmlet-bench-"))
@@ -133,8 +89,8 @@ def main() -> None:
             rows.append(("footprint", "RSS, fresh process, 1,000 deployed idle functions", f"{rss_mb(proc.pid):.0f} MB"))
             for i in range(0, 1000, 100):
                 httpx.get(f"{f.base}/fn{i:04d}/latest/hello", timeout=60)
-            wrk(f"{f.base}/fn0000/latest/hello", seconds=5)
-            rows.append(("footprint", "RSS after 10 called and 5 s under wrk -c16", f"{rss_mb(proc.pid):.0f} MB"))
+            under = wrk(f"{f.base}/fn0000/latest/hello", seconds=6, connections=64, rss_of=proc.pid)
+            rows.append(("footprint", "RSS under load (10 of them called, wrk -c64 on one)", f"{under.rss_mb:.0f} MB"))
 
         # 5. the orders service on SQLite, GET /orders with 100 rows
         o = Serve(tmp / "data-orders")
@@ -147,9 +103,14 @@ def main() -> None:
                 c.post("/create_orders", json=batch).raise_for_status()
                 assert len(c.get("/orders").json()) == 100
             rows.append(("orders", "GET /orders (100 rows, SQLite, Rust), wrk -c16",
-                         f"{wrk(f'{o.base}/orders/latest/orders', seconds=5):,.0f} req/s"))
+                         f"{wrk(f'{o.base}/orders/latest/orders', seconds=5).rps:,.0f} req/s"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    rows = measure()
     print("| what | case | result |")
     print("|---|---|---:|")
     for what, case, result in rows:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from .bindings.faas import EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
+from .bindings.faas import Event, EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
 from .bodies import body_bytes, body_from_bytes
 from .capabilities import GuestLog, InvocationContext
 from .capabilities.backends import Backends
@@ -32,10 +32,10 @@ from .capabilities.modules import ModulesHost
 from .capabilities.outbound_http import OutboundHttpHost
 from .capabilities.sql import SqlHost
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
-from .manifest import Grants, Manifest
+from .manifest import Manifest
 from .metrics import Metrics
 from .registry import FunctionSource, Version
-from .runtime import CompiledFunction, Runtime
+from .runtime import CompiledFunction, OverBudget, Runtime
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +45,7 @@ Send = Callable[[Message], Awaitable[None]]
 access_log = logging.getLogger("wasmlet.access")
 log = logging.getLogger("wasmlet")
 
+_FORGIVE = 0.05
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
 
@@ -58,10 +59,21 @@ class HostSettings:
     max_in_flight: int = 256
     """Requests admitted at once (running or waiting); beyond it 503."""
     json_logs: bool = False
-    dispatch: str = "thread"
-    """`thread`: invocations run in worker threads (a slow guest never stalls the loop).
-    `inline`: on the event loop itself — faster for tiny guests, but one slow guest
-    stalls every request; kept for measurement (see docs/performance.md)."""
+    access_log: bool = True
+    """One line per request on the `wasmlet.access` logger."""
+    dispatch: str = "auto"
+    """Where invocations run. `auto`: a function granted nothing but config and logging
+    is first tried on the event loop with a deadline of `inline_budget_ms`; if it runs
+    past it, the attempt is thrown away (it could not have changed anything) and the
+    invocation runs again in a worker thread; a function version that overruns often
+    (see `inline_strikes`) goes straight to worker threads. Functions granted kv, sql, outbound HTTP or
+    modules always run in worker threads. `thread`: always worker threads. `inline`:
+    always on the loop (a slow guest stalls every request; for measurement only)."""
+    inline_budget_ms: int = 10
+    """The longest an inline attempt may hold the event loop (epoch-tick precision)."""
+    inline_strikes: int = 3
+    """Overruns, net of forgiveness (each quick call wears 1/20 of one away), after which
+    a function version runs in worker threads until quick calls bring it back."""
 
 
 class _Reject(Exception):
@@ -79,12 +91,13 @@ class Host:
         self.settings = settings or HostSettings()
         self.backends = backends or Backends(Path(".wasmlet/data"))
         self.http_client = httpx.Client(http2=False, limits=httpx.Limits(max_connections=100))
-        self._hosts: dict[Grants, tuple[ConfigHost, OutboundHttpHost]] = {}
+        self._imports: dict[Manifest, Callable[[InvocationContext], FunctionImports]] = {}
         self.metrics = Metrics()
         self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
         self._compiled: dict[str, CompiledFunction] = {}
         self._compiling: dict[str, anyio.Lock] = {}
         self._in_flight = 0
+        self._overruns: dict[str, float] = {}
         self._per_function: dict[str, int] = {}
 
     # ------------------------------------------------------------------ ASGI
@@ -94,7 +107,7 @@ class Host:
             return
         if scope["type"] != "http":
             return
-        rid = uuid.uuid4().hex
+        rid = os.urandom(16).hex()
         start = time.perf_counter()
         path: str = scope["path"]
         fn_label, version_label = "-", "-"
@@ -122,9 +135,9 @@ class Host:
         finally:
             elapsed = time.perf_counter() - start
             if fn_label != "-":  # only known functions: unknown names must not grow the label space
-                self.metrics.requests.labels(fn_label, version_label, str(status)).inc()
-                self.metrics.latency.labels(fn_label).observe(elapsed)
-            self._access(scope, status, sent, elapsed, fn_label, version_label, rid)
+                self.metrics.observe_request(fn_label, version_label, status, elapsed)
+            if self.settings.access_log:
+                self._access(scope, status, sent, elapsed, fn_label, version_label, rid)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -160,14 +173,7 @@ class Host:
             imports = self.imports_for(manifest)
             self.metrics.in_flight.inc()
             try:
-                if self.settings.dispatch == "inline":
-                    response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports)
-                else:
-                    response = await anyio.to_thread.run_sync(
-                        lambda: self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx,
-                                                    imports=imports),
-                        limiter=self.threads,
-                    )
+                response = await self._invoke(compiled, event, manifest, ctx, imports)
             except Timeout:
                 raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
             except OutOfMemory:
@@ -185,6 +191,38 @@ class Host:
         finally:
             self._in_flight -= 1
             self._per_function[version.function] -= 1
+
+    async def _invoke(self, compiled: CompiledFunction, event: Event, manifest: Manifest, ctx: InvocationContext,
+                      imports: Callable[[InvocationContext], FunctionImports]) -> Response:
+        """Runs one invocation where `HostSettings.dispatch` says (inline attempt or worker thread)."""
+        dispatch = self.settings.dispatch
+        if dispatch == "inline":
+            return self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports)
+        sha = compiled.sha256
+        auto = dispatch == "auto" and _effect_free(manifest)
+        if auto and self._overruns.get(sha, 0.0) < self.settings.inline_strikes:
+            try:
+                response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports,
+                                               budget_ms=self.settings.inline_budget_ms)
+                self._forgive(sha)
+                return response
+            except OverBudget:
+                self._overruns[sha] = self._overruns.get(sha, 0.0) + 1.0
+                self.metrics.inline_overruns.labels(ctx.function).inc()
+        start = time.perf_counter()
+        response = await anyio.to_thread.run_sync(
+            lambda: self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports),
+            limiter=self.threads,
+        )
+        if auto and (time.perf_counter() - start) * 2000 < self.settings.inline_budget_ms:
+            self._forgive(sha)  # quick in a thread too: let it try the loop again
+        return response
+
+    def _forgive(self, sha256: str) -> None:
+        """A quick invocation wears a past overrun down (a busy machine can make any call overrun now and then)."""
+        score = self._overruns.get(sha256)
+        if score:
+            self._overruns[sha256] = max(0.0, score - _FORGIVE)
 
     async def _compiled_for(self, version: Version) -> CompiledFunction:
         compiled = self._compiled.get(version.sha256)
@@ -212,20 +250,22 @@ class Host:
         self._compiled[compiled.sha256] = compiled
 
     def imports_for(self, manifest: Manifest) -> Callable[[InvocationContext], FunctionImports]:
-        """The hostcall implementations an invocation gets: exactly what the manifest grants."""
+        """The hostcall implementations an invocation gets: exactly what the manifest grants
+        (built once per manifest; only the per-invocation parts are made per call)."""
+        cached = self._imports.get(manifest)
+        if cached is not None:
+            return cached
         grants = manifest.grants
-        shared = self._hosts.get(grants)
-        if shared is None:
-            shared = (ConfigHost(grants), OutboundHttpHost(grants.allowed_hosts, self.http_client,
-                                                           timeout_s=min(30.0, manifest.timeout_ms / 1000)))
-            self._hosts[grants] = shared
-        config, outbound = shared
+        config = ConfigHost(grants)
+        outbound = OutboundHttpHost(grants.allowed_hosts, self.http_client,
+                                    timeout_s=min(30.0, manifest.timeout_ms / 1000))
         kv, sql = KvHost(grants.kv, self.backends.kv), SqlHost(grants.sql, self.backends.sql)
 
         def factory(ctx: InvocationContext) -> FunctionImports:
             return FunctionImports(log=GuestLog(ctx), config=config, kv=kv, sql=sql, outbound_http=outbound,
                                    modules=ModulesHost(grants.modules, self, ctx))
 
+        self._imports[manifest] = factory
         return factory
 
     def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> Response:
@@ -282,6 +322,13 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _effect_free(manifest: Manifest) -> bool:
+    """Granted nothing that waits on I/O or changes the world (only config and logging),
+    so an inline attempt can be thrown away and run again unseen."""
+    g = manifest.grants
+    return not (g.kv or g.sql or g.allowed_hosts or g.modules)
 
 
 def _check_response(response: Response) -> list[tuple[bytes, bytes]]:

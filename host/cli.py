@@ -114,7 +114,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         return 2
     host, port = parse_bind(args.bind)
     with Engine() as engine:
-        dev = DevServer(Runtime(engine), functions, json_logs=args.json_logs, backends=backends)
+        dev = DevServer(Runtime(engine), functions, json_logs=args.json_logs, backends=backends,
+                        access_log=not args.no_access_log)
         try:
             dev.load_all()
         except (OSError, LoadError, BuildError) as exc:
@@ -139,7 +140,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .registry import SqliteRegistry
     from .runtime import Runtime
-    from .server import Listener, bind_shared, parse_bind, run, run_workers, serve
+    from .server import Listener, bind_workers, parse_bind, run, run_workers, serve
 
     try:
         config = Config.load(Path(args.config) if args.config else None)
@@ -168,7 +169,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             runtime = Runtime(engine)
             settings = HostSettings(worker_threads=config.server.worker_threads,
                                     max_in_flight=config.server.max_in_flight,
-                                    json_logs=args.json_logs or config.server.json_logs)
+                                    json_logs=args.json_logs or config.server.json_logs,
+                                    access_log=config.server.access_log and not args.no_access_log)
             app = Host(runtime, registry, settings, config.backends())
             listeners = [Listener(app, host, port, f"functions (worker {index})" if sock else "functions", sock)]
             if index == 0:  # one admin API per host, whatever the number of workers
@@ -185,8 +187,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     SqliteRegistry(data_dir).close()  # create the data directory and schema once, before forking
     if workers <= 1:
         return worker(0)
-    shared = bind_shared(host, port)
-    return run_workers(workers, lambda index: worker(index, shared))
+    sockets = bind_workers(host, port, workers)
+    return run_workers(workers, lambda index: worker(index, sockets[index]), sockets)
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -286,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight requests get on shutdown")
     p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
+    p.add_argument("--no-access-log", action="store_true", help="no line per request (errors are still logged)")
     p.add_argument("--config", help="wasmlet.toml with the runtime config ([kv.*], [sql.*] backends)")
     p.set_defaults(func=_cmd_dev)
     p = sub.add_parser("serve", help="serve deployed functions with a registry and an admin API")
@@ -296,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server", choices=["uvicorn", "hypercorn"])
     p.add_argument("--backend", choices=["asyncio", "trio"])
     p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
+    p.add_argument("--no-access-log", action="store_true", help="no line per request (errors are still logged)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the listening socket (one engine and compile cache dir)")
     p.set_defaults(func=_cmd_serve)

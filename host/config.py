@@ -24,6 +24,7 @@ class ServerConfig:
     worker_threads: int = 8
     max_in_flight: int = 256
     json_logs: bool = False
+    access_log: bool = True
 
 
 @dataclass(frozen=True)

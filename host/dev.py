@@ -67,12 +67,12 @@ class DevFunction:
 class DevServer:
     """The dev server's state: an in-memory registry fed from files."""
 
-    def __init__(self, runtime: Runtime, functions: list[DevFunction], json_logs: bool = False,
+    def __init__(self, runtime: Runtime, functions: list[DevFunction], json_logs: bool = False, access_log: bool = True,
                  backends: Backends | None = None) -> None:
         self.runtime = runtime
         self.functions = {f.name: f for f in functions}
         self.registry = MemoryRegistry()
-        self.host = Host(runtime, self.registry, HostSettings(json_logs=json_logs), backends)
+        self.host = Host(runtime, self.registry, HostSettings(json_logs=json_logs, access_log=access_log), backends)
         self.reloads = 0
 
     def load_all(self) -> None:

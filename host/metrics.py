@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -17,7 +19,22 @@ class Metrics:
                                  buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
         self.cold_starts = Counter("wasmlet_cold_starts", "Components compiled because the compile cache missed",
                                    ["function"], registry=self.registry)
+        self.inline_overruns = Counter("wasmlet_inline_overruns",
+                                       "Inline attempts that ran past their budget and moved to a worker thread",
+                                       ["function"], registry=self.registry)
         self.in_flight = Gauge("wasmlet_invocations_in_flight", "Invocations running now", registry=self.registry)
+
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, function: str, version: str, status: int, seconds: float) -> None:
+        """Counts one request and its latency (label lookups are remembered: this runs per request)."""
+        key = (function, version, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(function, version, str(status)),
+                                               self.latency.labels(function))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from .manifest import Manifest
 
+_RESOLVED_MAX = 10_000
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LATEST = "latest"
 
@@ -68,6 +69,8 @@ class SqliteRegistry:
         for partial in self.blobs.glob(".upload-*"):
             partial.unlink(missing_ok=True)  # left by a process killed mid-upload
         self._lock = threading.Lock()
+        self._resolved: dict[tuple[str, str], Version] = {}
+        self._data_version = -1
         self._db = sqlite3.connect(self.data_dir / "registry.sqlite3", check_same_thread=False,
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -89,7 +92,17 @@ class SqliteRegistry:
 
     # ---------------------------------------------------------------- reads
     def resolve(self, function: str, version: str) -> Version | None:
+        """Looks a version or alias up; answers from memory until the database changes
+        (`PRAGMA data_version` moves when another connection, such as another worker, commits)."""
+        key = (function, version)
         with self._lock:
+            changed = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if changed != self._data_version:
+                self._data_version = changed
+                self._resolved.clear()
+            found = self._resolved.get(key)
+            if found is not None:
+                return found
             row = self._db.execute(
                 "SELECT v.function, v.version, v.sha256, v.manifest, v.created FROM versions v "
                 "LEFT JOIN aliases a ON a.function = v.function AND a.version = v.version AND a.alias = ? "
@@ -97,7 +110,13 @@ class SqliteRegistry:
                 "ORDER BY (v.version = ?) DESC LIMIT 1",
                 (version, function, version, version),
             ).fetchone()
-        return None if row is None else _version(row)
+            if row is None:
+                return None  # not remembered: unknown names must not grow memory
+            found = _version(row)
+            if len(self._resolved) >= _RESOLVED_MAX:
+                self._resolved.clear()
+            self._resolved[key] = found
+            return found
 
     def wasm(self, version: Version) -> bytes:
         return (self.blobs / f"{version.sha256}.wasm").read_bytes()
@@ -145,6 +164,8 @@ class SqliteRegistry:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            finally:
+                self._resolved.clear()  # this connection's own commits do not move data_version
         result = self.resolve(function, version)
         assert result is not None
         return result
@@ -174,6 +195,7 @@ class SqliteRegistry:
             if re.fullmatch(r"v\d+", alias):
                 raise RegistryError(f"alias {alias!r} would shadow a version name", 400)
             self._db.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, alias, version))
+            self._resolved.clear()
 
     def delete_version(self, function: str, version: str) -> None:
         with self._lock:
@@ -193,6 +215,8 @@ class SqliteRegistry:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            finally:
+                self._resolved.clear()
 
 
 def _version(row: tuple[object, ...]) -> Version:

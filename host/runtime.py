@@ -8,6 +8,7 @@ a typed `InvocationError`.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -63,6 +64,11 @@ class CompiledFunction:
 
 
 ImportsFactory = Callable[[InvocationContext], FunctionImports]
+
+
+class OverBudget(Exception):
+    """An attempt ran past its budget and was stopped; nothing it did was kept, so the
+    caller may run the invocation again elsewhere (see `Runtime.invoke`'s `budget_ms`)."""
 
 
 def default_imports(ctx: InvocationContext) -> FunctionImports:
@@ -133,12 +139,20 @@ class Runtime:
         limits: Limits | None = None,
         ctx: InvocationContext | None = None,
         imports: ImportsFactory = default_imports,
+        budget_ms: int | None = None,
     ) -> Response:
-        """Runs `handle(event)` in a fresh store; raises a typed `InvocationError` on failure."""
+        """Runs `handle(event)` in a fresh store; raises a typed `InvocationError` on failure.
+
+        With `budget_ms` shorter than the timeout, this is an attempt: the guest is stopped
+        once it runs past the budget, its log lines and output are dropped and `OverBudget`
+        is raised. Only use it when the granted imports have no effects beyond logging.
+        """
         limits = limits or Limits()
         ctx = ctx or InvocationContext(function="")
+        attempt = budget_ms is not None and budget_ms < limits.timeout_ms
+        kept = ctx.hold() if attempt else []
         store = wasmtime.Store(self.engine.wasm)
-        store.set_epoch_deadline(self.engine.ticks(limits.timeout_ms))
+        store.set_epoch_deadline(self.engine.ticks(budget_ms if attempt and budget_ms else limits.timeout_ms))
         store.set_limits(memory_size=limits.memory_mb * MiB)
         capture: str | None = None
         if function.uses_wasi:
@@ -156,6 +170,13 @@ class Runtime:
             instance = self.linker.instantiate(store, function.component)
             return function.exports.handle(store, instance, event)
         except (GuestError, wasmtime.WasmtimeError) as exc:
+            if attempt and _interrupted(exc):
+                if capture is not None:
+                    os.unlink(capture)
+                    capture = None
+                ctx.discard(kept)
+                attempt = False
+                raise OverBudget() from None
             if capture is not None:
                 _collect(capture, ctx)
                 capture = None
@@ -166,6 +187,8 @@ class Runtime:
             stack.pop()
             if capture is not None:
                 _collect(capture, ctx)
+            if attempt:
+                ctx.release()
             del store
 
 
@@ -188,8 +211,7 @@ def _collect(path: str, ctx: InvocationContext) -> None:
     text = data.decode(errors="replace")
     for line in text.splitlines():
         ctx.output.append(line)
-        ctx.logger.info("%s", line, extra={"function": ctx.function, "request_id": ctx.request_id,
-                                           "version": ctx.version, "stream": "stdout/stderr"})
+        ctx.log(logging.INFO, line, "stdout/stderr")
 
 
 def _summary(message: str) -> str:
@@ -201,9 +223,17 @@ def _summary(message: str) -> str:
     return lines[0] if lines else "trap"
 
 
+def _message(exc: Exception) -> str:
+    return exc.message if isinstance(exc, GuestError) else str(exc)
+
+
+def _interrupted(exc: Exception) -> bool:
+    """The epoch deadline stopped the guest."""
+    return "interrupt" in _summary(_message(exc))
+
+
 def _classify(exc: Exception, ctx: InvocationContext) -> InvocationError:
-    message = exc.message if isinstance(exc, GuestError) else str(exc)
-    first = _summary(message)
+    first = _summary(_message(exc))
     tail = ctx.tail()
     if "interrupt" in first:
         return Timeout("deadline exceeded: the guest was interrupted", function=ctx.function, output_tail=tail)

@@ -1,7 +1,8 @@
 """Running ASGI apps on a production server, with graceful shutdown on SIGTERM/SIGINT.
 
-uvicorn (httptools, uvloop) is the default — see docs/performance.md for the
-measurements behind that. `--server hypercorn` also runs on trio. Several apps
+uvicorn (httptools) on the standard asyncio loop is the default — see
+docs/performance.md for the measurements behind that (uvloop starves some
+connections while tiny guests run on the loop). `--server hypercorn` also runs on trio. Several apps
 (the public host and the admin API) share one process and one event loop.
 """
 
@@ -116,33 +117,57 @@ async def _hypercorn(listener: Listener, stop: anyio.Event, grace_s: float) -> N
         await asyncio_serve(listener.app, config, shutdown_trigger=stop.wait)
 
 
-def bind_shared(host: str, port: int) -> socket.socket:
-    """A listening socket that forked worker processes accept on together."""
+def bind_workers(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per forked worker, all on the same address (SO_REUSEPORT), so
+    the kernel spreads new connections across workers. (One shared socket lets whichever
+    worker wakes first accept a whole burst of connections and keep them.)"""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+    reuse_port = getattr(socket, "SO_REUSEPORT", None)
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count if reuse_port is not None else 1):  # port 0: the others join the first's port
+            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when
+            # the socket says it is TCP; without it, Nagle holds the response body back ~40 ms.
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port is not None:
+                sock.setsockopt(socket.SOL_SOCKET, reuse_port, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets if len(sockets) == count else sockets * count
 
 
-def run_workers(count: int, worker: Callable[[int], int]) -> int:
+def run_workers(count: int, worker: Callable[[int], int], sockets: list[socket.socket] | None = None) -> int:
     """Forks `count` processes running `worker(index)`; SIGTERM/SIGINT reach every one.
 
     Call it before creating engines, threads or database connections: each
-    worker builds its own, and only the listening socket is shared.
+    worker builds its own. `sockets[i]` is worker i's listening socket: the other
+    workers and this process close their copies, so a worker that dies takes its
+    socket with it and the kernel stops sending connections there.
     """
+    sockets = sockets or []
     children: list[int] = []
     for index in range(count):
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                for i, sock in enumerate(sockets):
+                    if i != index and sock is not sockets[index]:
+                        sock.close()
                 code = worker(index)
             finally:
                 os._exit(code)
         children.append(pid)
+    for sock in sockets:
+        sock.close()
 
     def forward(signum: int, frame: object) -> None:
         for pid in children:
@@ -173,13 +198,8 @@ def _running_trio() -> bool:
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]], backend: str = "asyncio") -> None:
-    """Runs the server's main coroutine on asyncio (with uvloop when available) or trio."""
-    options: dict[str, Any] = {}
-    if backend == "asyncio":
-        try:
-            import uvloop  # noqa: F401
+    """Runs the server's main coroutine on asyncio or trio.
 
-            options = {"use_uvloop": True}
-        except ImportError:
-            pass
-    anyio.run(coro_fn, backend=backend, backend_options=options)
+    Not uvloop: with invocations running on the loop it served the Rust hello 15 %
+    slower and left some connections waiting over a second at 64 connections."""
+    anyio.run(coro_fn, backend=backend)

@@ -19,6 +19,33 @@ class InvocationContext:
     """The last lines the guest wrote at warn/error level or to stdout/stderr."""
     depth: int = 0
     """How many module calls deep this invocation is."""
+    held: list[tuple[int, str, str]] | None = None
+    """While an attempt may still be thrown away (see `hold`), its log lines wait here."""
+
+    def log(self, level: int, message: str, stream: str = "log") -> None:
+        """Writes one guest line to the host's log, tagged with the invocation (or holds it)."""
+        if self.held is not None:
+            self.held.append((level, message, stream))
+            return
+        self.logger.log(level, "%s", message, extra={"function": self.function, "version": self.version,
+                                                     "request_id": self.request_id, "stream": stream})
+
+    def hold(self) -> list[str]:
+        """Starts an attempt that may be discarded: log lines wait until `release`."""
+        self.held = []
+        return list(self.output)
+
+    def release(self) -> None:
+        """The attempt counts: writes what it logged."""
+        held, self.held = self.held or [], None
+        for level, message, stream in held:
+            self.log(level, message, stream)
+
+    def discard(self, output: list[str]) -> None:
+        """The attempt never happened: drops its log lines and output (`output` is what `hold` returned)."""
+        self.held = None
+        self.output.clear()
+        self.output.extend(output)
 
     def tail(self, max_chars: int = 2000) -> str:
         """The end of what the guest said, for error messages."""

@@ -25,7 +25,4 @@ class GuestLog:
             message = message[:MAX_MESSAGE] + "…"
         if level in (Level.WARN, Level.ERROR):
             self.ctx.output.append(message)
-        self.ctx.logger.log(
-            _LEVELS[level], "%s", message,
-            extra={"function": self.ctx.function, "version": self.ctx.version, "request_id": self.ctx.request_id},
-        )
+        self.ctx.log(_LEVELS[level], message)

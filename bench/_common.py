@@ -1,0 +1,137 @@
+"""Helpers the benchmarks share: our guests, real `wasmlet serve` processes, wrk and RSS."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import build_guest  # noqa: E402
+from servers import free_port, running  # noqa: E402
+
+TOKEN = "bench"
+__all__ = ["ROOT", "Serve", "Wrk", "build_guest", "free_port", "guests", "rss_mb", "running", "tree_rss_mb",
+           "wait_http", "wrk"]
+
+
+def guests() -> dict[str, Path]:
+    """The probe guests (`/hello`, `/echo`) in Rust and Python, built once per source content."""
+    return {
+        "rust": build_guest("probe-rust", ROOT / "tests/guests/probe-rust", "rust", ROOT / "wit", "function"),
+        "python": build_guest("probe-python", ROOT / "tests/guests/probe-python", "python", ROOT / "wit", "function"),
+    }
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (forked workers)."""
+    total = rss_mb(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        total += tree_rss_mb(int(child))
+    return total
+
+
+@dataclass(frozen=True)
+class Wrk:
+    """One wrk run: throughput and latency percentiles (milliseconds)."""
+
+    rps: float
+    p50: float
+    p99: float
+    rss_mb: float | None = None
+    """Resident memory of the server, sampled halfway through the run (when asked for)."""
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def wrk(url: str, seconds: int = 5, connections: int = 16, rss_of: int | None = None) -> Wrk:
+    """Runs wrk on loopback; any non-2xx answer or socket error fails the run.
+    With `rss_of`, samples that process tree's RSS halfway through."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    threads = min(2, connections)
+    proc = subprocess.Popen(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                            stdout=subprocess.PIPE, text=True)
+    rss = None
+    if rss_of is not None:
+        time.sleep(seconds / 2)
+        rss = tree_rss_mb(rss_of)
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"wrk failed on {url}:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if bad or (errors and any(int(n) for n in errors.groups())):
+        raise RuntimeError(f"{url}: wrk saw errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)  # type: ignore[union-attr]
+    return Wrk(rps, _ms(p50), _ms(p99), rss)
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+class Serve:
+    """A real `wasmlet serve` process with its admin API, deploying through HTTP."""
+
+    def __init__(self, data: Path, workers: int = 1, access_log: bool = True) -> None:
+        self.data = data
+        self.workers = workers
+        self.access_log = access_log
+        self.port, self.admin_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.admin = httpx.Client(base_url=f"http://127.0.0.1:{self.admin_port}",
+                                  headers={"authorization": f"Bearer {TOKEN}"}, timeout=300)
+
+    @contextmanager
+    def up(self, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+        args = ["serve", "--bind", f"127.0.0.1:{self.port}", "--admin-bind", f"127.0.0.1:{self.admin_port}",
+                "--data-dir", str(self.data), "--workers", str(self.workers)]
+        if not self.access_log:
+            args.append("--no-access-log")
+        with running(args, f"{self.base}/_wasmlet/health", log, env={"WASMLET_ADMIN_TOKEN": TOKEN}) as proc:
+            deadline = time.monotonic() + 60
+            while True:  # with several workers, the admin API (worker 0) may come up after the first worker
+                try:
+                    self.admin.get("/v1/functions")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield proc
+
+    def deploy(self, name: str, wasm: bytes, manifest: str = "") -> None:
+        resp = self.admin.post(f"/v1/functions/{name}/versions", data={"manifest": manifest},
+                               files={"component": ("c.wasm", wasm, "application/wasm")})
+        resp.raise_for_status()

@@ -1,0 +1,204 @@
+"""The side-by-side benchmark: wasmlet against `wasmtime serve` and plain uvicorn, in one run.
+
+Every server gets the same load from wrk on loopback (1, 16 and 64 connections),
+a fresh instance per request everywhere. Then wasmlet's own figures (cold start,
+first request, body echo, footprint, orders) from `bench/targets.py`. Prints
+Markdown (also written to `.wasmlet/bench/report.md`).
+
+Run: bash bench/run.sh   (sets up, installs wrk, then runs this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import ROOT, Serve, Wrk, free_port, guests, wait_http, wrk
+from peers import DEFAULT_PEERS, WASMTIME_BIN, WORK, peer_components, wasmtime_cli
+from servers import stop
+from targets import measure
+
+PY = sys.executable
+
+
+@dataclass
+class Target:
+    """One server and the URL of its hello."""
+
+    label: str
+    url: str
+    pid: int
+    results: dict[int, Wrk]
+
+
+@contextmanager
+def process(cmd: list[str], health: str, log: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Starts a peer server and stops it (and whatever it forked) afterwards."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT / "bench",
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+        try:
+            wait_http(health)
+            yield proc.pid
+        finally:
+            stop(proc, grace=10)
+
+
+def load(target: Target, connections: list[int], seconds: int) -> None:
+    wrk(target.url, seconds=2, connections=16)  # warm-up: compile caches, page faults, thread pools
+    for c in connections:
+        target.results[c] = wrk(target.url, seconds=seconds, connections=c, rss_of=target.pid)
+        r = target.results[c]
+        print(f"  {target.label:34} c={c:<3} {r.rps:9,.0f} req/s  p50 {r.p50:7.2f} ms  p99 {r.p99:7.2f} ms  "
+              f"RSS {r.rss_mb:5.0f} MB", file=sys.stderr, flush=True)
+
+
+def cold_start(cmd: list[str], url: str, log: Path, cwd: Path = ROOT) -> float:
+    """Milliseconds from process start to the first 200 answer."""
+    t = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+        try:
+            wait_http(url, timeout=300)
+            return (time.perf_counter() - t) * 1000
+        finally:
+            stop(proc, grace=10)
+
+
+def fmt_ratio(x: float) -> str:
+    return f"**{x:.2f}×**"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers", type=Path, default=Path(os.environ.get("WASMLET_BENCH_PEERS", DEFAULT_PEERS)),
+                        help="directory with the peer inputs: wit/, python-hello/, tiny-hello/")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="wasmlet serve --workers and uvicorn --workers (default: one per core)")
+    parser.add_argument("--skip-targets", action="store_true", help="only the side-by-side table")
+    args = parser.parse_args()
+    conns = [int(c) for c in args.connections.split(",")]
+
+    ours = guests()
+    peers = peer_components(args.peers)
+    wasmtime_exe = str(wasmtime_cli())
+    tmp = Path(tempfile.mkdtemp(prefix="wasmlet-bench-"))
+    lines: list[str] = []
+    say = lines.append
+    try:
+        # ---------------------------------------------------------------- throughput
+        targets: list[Target] = []
+        s = Serve(tmp / "data", workers=args.workers)
+        with s.up(tmp / "wasmlet.log") as proc:
+            for lang in ("rust", "python"):
+                s.deploy(f"hello-{lang}", ours[lang].read_bytes())
+            for lang in ("python", "rust"):
+                t = Target(f"wasmlet, {lang} hello", f"{s.base}/hello-{lang}/latest/hello", proc.pid, {})
+                load(t, conns, args.duration)
+                targets.append(t)
+        for kind, label in (("python", "wasmtime serve, componentize-py hello"),
+                            ("tiny", "wasmtime serve, tiny hello (no runtime)")):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/"
+            with process([wasmtime_exe, "serve", "-Scli", "--addr", f"127.0.0.1:{port}", str(peers[kind])],
+                         url, tmp / f"wasmtime-{kind}.log") as pid:
+                t = Target(label, url, pid, {})
+                load(t, conns, args.duration)
+                targets.append(t)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        with process([PY, "-m", "uvicorn", "_plain:app", "--port", str(port), "--workers", str(args.workers),
+                      "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"],
+                     url, tmp / "uvicorn.log") as pid:
+            t = Target(f"uvicorn, plain ASGI hello ({args.workers} workers)", url, pid, {})
+            load(t, conns, args.duration)
+            targets.append(t)
+        by = {t.label.split(",")[0] + "/" + t.label.split(", ")[1].split(" ")[0]: t for t in targets}
+        w_py, w_rs = by["wasmlet/python"], by["wasmlet/rust"]
+        p_py, p_tiny = by["wasmtime serve/componentize-py"], by["wasmtime serve/tiny"]
+        ceiling = targets[-1]
+
+        say("## Side by side: hello world, fresh instance per request\n")
+        say(f"`wrk -t2 -cN -d{args.duration}s --latency` (`-t1` at one connection) on loopback, on the same "
+            f"machine as the servers. wasmlet: `wasmlet serve --workers {args.workers}`; `wasmtime serve -Scli` "
+            f"({WASMTIME_BIN}); uvicorn+httptools with {args.workers} workers. RSS sampled halfway through "
+            "each run (all processes of the server).\n")
+        say("| server | conns | req/s | p50 | p99 | RSS |")
+        say("|---|---:|---:|---:|---:|---:|")
+        for t in targets:
+            for c in conns:
+                r = t.results[c]
+                say(f"| {t.label} | {c} | {r.rps:,.0f} | {r.p50:.2f} ms | {r.p99:.2f} ms | {r.rss_mb:.0f} MB |")
+        say("\nRatios (wasmlet ÷ peer, same run):\n")
+        say("| comparison | conns | req/s ratio | p99 wasmlet / peer |")
+        say("|---|---:|---:|---:|")
+        for ours_t, peer, name in ((w_py, p_py, "Python hello: wasmlet ÷ wasmtime serve (componentize-py)"),
+                                   (w_rs, p_tiny, "Rust hello: wasmlet ÷ wasmtime serve (tiny, no runtime)"),
+                                   (w_rs, ceiling, "Rust hello: wasmlet ÷ plain uvicorn (no wasm)")):
+            for c in conns:
+                a, b = ours_t.results[c], peer.results[c]
+                say(f"| {name} | {c} | {fmt_ratio(a.rps / b.rps)} | {a.p99:.1f} / {b.p99:.1f} ms |")
+
+        # ---------------------------------------------------------------- cold start vs the peer
+        say("\n## Cold start: process start → first response\n")
+        say("| server | hello | ms |")
+        say("|---|---|---:|")
+        for host, lang in (("wasmlet", "rust"), ("wasmtime", "tiny"), ("wasmlet", "python"), ("wasmtime", "python")):
+            port = free_port()
+            if host == "wasmlet":
+                cmd = [str(Path(PY).parent / "wasmlet"), "dev", "--bind", f"127.0.0.1:{port}", "-m", f"h:{ours[lang]}"]
+                url, label = f"http://127.0.0.1:{port}/h/latest/hello", "wasmlet dev (compile cache warm)"
+            else:
+                cmd = [wasmtime_exe, "serve", "-Scli", "--addr", f"127.0.0.1:{port}", str(peers[lang])]
+                url, label = f"http://127.0.0.1:{port}/", "wasmtime serve (its default: no compile cache)"
+            ms = cold_start(cmd, url, tmp / f"cold-{host}-{lang}.log")
+            say(f"| {label} | {'componentize-py' if host == 'wasmtime' and lang == 'python' else lang} | {ms:,.0f} |")
+
+        # ---------------------------------------------------------------- wasmlet's own targets
+        if not args.skip_targets:
+            say("\n## wasmlet's own targets\n")
+            say("| what | case | result |")
+            say("|---|---|---:|")
+            for what, case, result in measure():
+                say(f"| {what} | {case} | {result} |")
+
+        say("\n## Machine\n")
+        say(f"{os.cpu_count()} cores ({_cpu_model()}), {_mem_gib():.0f} GiB, {platform.platform()}, "
+            f"CPython {platform.python_version()}, wasmtime-py {importlib.metadata.version('wasmtime')}, "
+            f"{subprocess.run([wasmtime_exe, '--version'], capture_output=True, text=True).stdout.strip()}.")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report = "\n".join(lines) + "\n"
+    (WORK / "report.md").write_text(report)
+    print(report)
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _mem_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0.0
+
+
+if __name__ == "__main__":
+    main()
