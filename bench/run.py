@@ -20,8 +20,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import ROOT, Serve, Wrk, free_port, guests, wait_http, wrk
@@ -34,20 +34,26 @@ PY = sys.executable
 
 @dataclass
 class Target:
-    """One server and the URL of its hello."""
+    """One server and the URL of its hello; a wrk result per connection count and round."""
 
+    key: str
     label: str
     url: str
     pid: int
-    results: dict[int, Wrk]
+    runs: dict[int, list[Wrk]] = field(default_factory=dict)
+
+    def result(self, connections: int) -> Wrk:
+        """The median round (by requests/s) at this connection count."""
+        runs = sorted(self.runs[connections], key=lambda r: r.rps)
+        return runs[len(runs) // 2]
 
 
 @contextmanager
-def process(cmd: list[str], health: str, log: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+def process(cmd: list[str], health: str, log: Path) -> Iterator[int]:
     """Starts a peer server and stops it (and whatever it forked) afterwards."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT / "bench",
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+                                start_new_session=True)
         try:
             wait_http(health)
             yield proc.pid
@@ -55,13 +61,18 @@ def process(cmd: list[str], health: str, log: Path, env: dict[str, str] | None =
             stop(proc, grace=10)
 
 
-def load(target: Target, connections: list[int], seconds: int) -> None:
-    wrk(target.url, seconds=2, connections=16)  # warm-up: compile caches, page faults, thread pools
-    for c in connections:
-        target.results[c] = wrk(target.url, seconds=seconds, connections=c, rss_of=target.pid)
-        r = target.results[c]
-        print(f"  {target.label:34} c={c:<3} {r.rps:9,.0f} req/s  p50 {r.p50:7.2f} ms  p99 {r.p99:7.2f} ms  "
-              f"RSS {r.rss_mb:5.0f} MB", file=sys.stderr, flush=True)
+def measure_all(targets: list[Target], connections: list[int], seconds: int, rounds: int) -> None:
+    """Every server under the same loads, interleaved round by round, so that a change in the
+    machine's speed during the run (a shared VM's steal time) falls on all of them alike."""
+    for t in targets:
+        wrk(t.url, seconds=2, connections=16)  # warm-up: compile caches, page faults, thread pools
+    for r in range(rounds):
+        for c in connections:
+            for t in targets:
+                result = wrk(t.url, seconds=seconds, connections=c, rss_of=t.pid)
+                t.runs.setdefault(c, []).append(result)
+                print(f"  round {r + 1} {t.label:42} c={c:<3} {result.rps:9,.0f} req/s  p50 {result.p50:7.2f} ms  "
+                      f"p99 {result.p99:7.2f} ms  RSS {result.rss_mb:5.0f} MB", file=sys.stderr, flush=True)
 
 
 def cold_start(cmd: list[str], url: str, log: Path, cwd: Path = ROOT) -> float:
@@ -84,8 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", type=Path, default=Path(os.environ.get("WASMLET_BENCH_PEERS", DEFAULT_PEERS)),
                         help="directory with the peer inputs: wit/, python-hello/, tiny-hello/")
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server and load")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="wasmlet serve --workers and uvicorn --workers (default: one per core)")
     parser.add_argument("--skip-targets", action="store_true", help="only the side-by-side table")
@@ -100,47 +112,41 @@ def main() -> None:
     say = lines.append
     try:
         # ---------------------------------------------------------------- throughput
-        targets: list[Target] = []
-        s = Serve(tmp / "data", workers=args.workers)
-        with s.up(tmp / "wasmlet.log") as proc:
+        with ExitStack() as up:
+            s = Serve(tmp / "data", workers=args.workers, access_log=False)
+            pid = up.enter_context(s.up(tmp / "wasmlet.log")).pid
             for lang in ("rust", "python"):
                 s.deploy(f"hello-{lang}", ours[lang].read_bytes())
-            for lang in ("python", "rust"):
-                t = Target(f"wasmlet, {lang} hello", f"{s.base}/hello-{lang}/latest/hello", proc.pid, {})
-                load(t, conns, args.duration)
-                targets.append(t)
-        for kind, label in (("python", "wasmtime serve, componentize-py hello"),
-                            ("tiny", "wasmtime serve, tiny hello (no runtime)")):
-            port = free_port()
-            url = f"http://127.0.0.1:{port}/"
-            with process([wasmtime_exe, "serve", "-Scli", "--addr", f"127.0.0.1:{port}", str(peers[kind])],
-                         url, tmp / f"wasmtime-{kind}.log") as pid:
-                t = Target(label, url, pid, {})
-                load(t, conns, args.duration)
-                targets.append(t)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/"
-        with process([PY, "-m", "uvicorn", "_plain:app", "--port", str(port), "--workers", str(args.workers),
-                      "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"],
-                     url, tmp / "uvicorn.log") as pid:
-            t = Target(f"uvicorn, plain ASGI hello ({args.workers} workers)", url, pid, {})
-            load(t, conns, args.duration)
-            targets.append(t)
-        by = {t.label.split(",")[0] + "/" + t.label.split(", ")[1].split(" ")[0]: t for t in targets}
-        w_py, w_rs = by["wasmlet/python"], by["wasmlet/rust"]
-        p_py, p_tiny = by["wasmtime serve/componentize-py"], by["wasmtime serve/tiny"]
-        ceiling = targets[-1]
+            targets = [Target(f"wasmlet-{lang}", f"wasmlet, {lang} hello", f"{s.base}/hello-{lang}/latest/hello", pid)
+                       for lang in ("python", "rust")]
+            for kind, label in (("python", "wasmtime serve, componentize-py hello"),
+                                ("tiny", "wasmtime serve, tiny hello (no runtime)")):
+                url = f"http://127.0.0.1:{free_port()}/"
+                cmd = [wasmtime_exe, "serve", "-Scli", "--addr", url[7:-1], str(peers[kind])]
+                targets.append(Target(f"wasmtime-{kind}", label, url,
+                                      up.enter_context(process(cmd, url, tmp / f"wasmtime-{kind}.log"))))
+            url = f"http://127.0.0.1:{free_port()}/"
+            cmd = [PY, "-m", "uvicorn", "_plain:app", "--port", url.rsplit(":", 1)[1][:-1], "--workers",
+                   str(args.workers), "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+                   "--log-level", "warning"]
+            targets.append(Target("uvicorn", f"uvicorn, plain ASGI hello ({args.workers} workers)", url,
+                                  up.enter_context(process(cmd, url, tmp / "uvicorn.log"))))
+            measure_all(targets, conns, args.duration, args.rounds)
+        by = {t.key: t for t in targets}
+        w_py, w_rs = by["wasmlet-python"], by["wasmlet-rust"]
+        p_py, p_tiny, ceiling = by["wasmtime-python"], by["wasmtime-tiny"], by["uvicorn"]
 
         say("## Side by side: hello world, fresh instance per request\n")
         say(f"`wrk -t2 -cN -d{args.duration}s --latency` (`-t1` at one connection) on loopback, on the same "
-            f"machine as the servers. wasmlet: `wasmlet serve --workers {args.workers}`; `wasmtime serve -Scli` "
-            f"({WASMTIME_BIN}); uvicorn+httptools with {args.workers} workers. RSS sampled halfway through "
-            "each run (all processes of the server).\n")
+            f"machine as the servers; all servers up at once and measured in turn, {args.rounds} rounds, "
+            "the median round shown. wasmlet: `wasmlet serve --workers "
+            f"{args.workers} --no-access-log`; `wasmtime serve -Scli` ({WASMTIME_BIN}); uvicorn+httptools+uvloop "
+            f"with {args.workers} workers. RSS sampled halfway through each run (all processes of the server).\n")
         say("| server | conns | req/s | p50 | p99 | RSS |")
         say("|---|---:|---:|---:|---:|---:|")
         for t in targets:
             for c in conns:
-                r = t.results[c]
+                r = t.result(c)
                 say(f"| {t.label} | {c} | {r.rps:,.0f} | {r.p50:.2f} ms | {r.p99:.2f} ms | {r.rss_mb:.0f} MB |")
         say("\nRatios (wasmlet ÷ peer, same run):\n")
         say("| comparison | conns | req/s ratio | p99 wasmlet / peer |")
@@ -149,7 +155,7 @@ def main() -> None:
                                    (w_rs, p_tiny, "Rust hello: wasmlet ÷ wasmtime serve (tiny, no runtime)"),
                                    (w_rs, ceiling, "Rust hello: wasmlet ÷ plain uvicorn (no wasm)")):
             for c in conns:
-                a, b = ours_t.results[c], peer.results[c]
+                a, b = ours_t.result(c), peer.result(c)
                 say(f"| {name} | {c} | {fmt_ratio(a.rps / b.rps)} | {a.p99:.1f} / {b.p99:.1f} ms |")
 
         # ---------------------------------------------------------------- cold start vs the peer

@@ -38,23 +38,30 @@ _DLL: Any = getattr(_c, "dll")
 
 
 def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A C function that runs guest code: it releases the GIL while it runs."""
     return ctypes.CFUNCTYPE(restype, *argtypes)((name, _DLL))
 
 
-_byte_vec_new = _proto("wasm_byte_vec_new", None, c_void_p, c_size_t, c_char_p)
-_val_new = _proto("wasmtime_component_val_new", POINTER(Val), c_void_p)
-val_delete = _proto("wasmtime_component_val_delete", None, c_void_p)
-_list_new_uninit = _proto("wasmtime_component_vallist_new_uninit", None, c_void_p, c_size_t)
-_list_delete = _proto("wasmtime_component_vallist_delete", None, c_void_p)
-_record_new_uninit = _proto("wasmtime_component_valrecord_new_uninit", None, c_void_p, c_size_t)
-_record_delete = _proto("wasmtime_component_valrecord_delete", None, c_void_p)
-_flags_new_uninit = _proto("wasmtime_component_valflags_new_uninit", None, c_void_p, c_size_t)
+def _quick(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A C function that only allocates or frees: it keeps the GIL, so a worker thread
+    lowering values does not hand the GIL to another thread at every allocation."""
+    return ctypes.PYFUNCTYPE(restype, *argtypes)((name, _DLL))
+
+
+_byte_vec_new = _quick("wasm_byte_vec_new", None, c_void_p, c_size_t, c_char_p)
+_val_new = _quick("wasmtime_component_val_new", POINTER(Val), c_void_p)
+val_delete = _quick("wasmtime_component_val_delete", None, c_void_p)
+_list_new_uninit = _quick("wasmtime_component_vallist_new_uninit", None, c_void_p, c_size_t)
+_list_delete = _quick("wasmtime_component_vallist_delete", None, c_void_p)
+_record_new_uninit = _quick("wasmtime_component_valrecord_new_uninit", None, c_void_p, c_size_t)
+_record_delete = _quick("wasmtime_component_valrecord_delete", None, c_void_p)
+_flags_new_uninit = _quick("wasmtime_component_valflags_new_uninit", None, c_void_p, c_size_t)
 _func_call = _proto(
     "wasmtime_component_func_call", c_void_p,
     c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t,
 )
 _func_post_return = _proto("wasmtime_component_func_post_return", c_void_p, c_void_p, c_void_p)
-_error_new = _proto("wasmtime_error_new", c_void_p, c_char_p)
+_error_new = _quick("wasmtime_error_new", c_void_p, c_char_p)
 
 
 class BindingError(TypeError):

@@ -112,6 +112,13 @@ class Engine:
     def cache_path(self, sha256: str) -> Path:
         return self.cache_dir / f"{sha256}-{self.settings.fingerprint()}.cwasm"
 
+    def cached_size(self, sha256: str) -> int | None:
+        """Bytes of the compiled artifact for a content hash, or None when it is not cached."""
+        try:
+            return self.cache_path(sha256).stat().st_size
+        except OSError:
+            return None
+
     def cached(self, sha256: str) -> Component | None:
         """The compiled component for a content hash, if the cache has it (memory-mapped, no compile)."""
         path = self.cache_path(sha256)

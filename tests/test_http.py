@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from wasmlet.asgi import Host, HostSettings
-from wasmlet.manifest import Manifest
+from wasmlet.capabilities.backends import Backends
+from wasmlet.manifest import Grants, Manifest
 from wasmlet.registry import MemoryRegistry
 from wasmlet.runtime import Runtime
 
@@ -156,3 +157,44 @@ async def test_json_access_log(runtime: Runtime, probe_wasm: dict[str, Path],
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "wasmlet.access"]
     assert lines[-1]["status"] == 200 and lines[-1]["target"] == "/probe/latest/hello?a=b"
     assert lines[-1]["request_id"] == resp.headers["x-request-id"] and lines[-1]["function"] == "probe"
+
+
+async def test_slow_effect_free_guest_is_moved_off_the_loop_and_counted_once(
+        runtime: Runtime, probe_wasm: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="wasmlet.guest")
+    registry = MemoryRegistry()
+    registry.put("pyprobe", probe_wasm["python"].read_bytes())
+    host = Host(runtime, registry, HostSettings(inline_budget_ms=10, inline_strikes=1))
+    async with client(host) as c:
+        # the inline attempt runs past 10 ms, is thrown away and runs again in a worker thread
+        resp = await c.get("/pyprobe/latest/spin?ms=80&log=1")
+        assert resp.status_code == 200 and resp.text == "spun 80 ms"
+        # what the discarded attempt logged is gone: the line appears once, from the real run
+        assert [r.getMessage() for r in caplog.records].count("spinning 80 ms") == 1
+        metrics = (await c.get("/_wasmlet/metrics")).text
+        assert 'wasmlet_inline_overruns_total{function="pyprobe"} 1.0' in metrics
+        # one strike: the next slow call goes straight to a thread, with no second attempt
+        assert (await c.get("/pyprobe/latest/spin?ms=80")).text == "spun 80 ms"
+        metrics = (await c.get("/_wasmlet/metrics")).text
+        assert 'wasmlet_inline_overruns_total{function="pyprobe"} 1.0' in metrics
+
+
+async def test_functions_with_effects_never_run_on_the_loop(runtime: Runtime, probe_wasm: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    registry = MemoryRegistry()
+    registry.put("pyprobe", probe_wasm["python"].read_bytes(), Manifest(grants=Grants(kv=("default",))))
+    host = Host(runtime, registry, HostSettings(inline_budget_ms=10), Backends(tmp_path))
+    async with client(host) as c:
+        assert (await c.get("/pyprobe/latest/spin?ms=60")).text == "spun 60 ms"
+        metrics = (await c.get("/_wasmlet/metrics")).text
+        assert 'wasmlet_inline_overruns_total{function="pyprobe"}' not in metrics  # no attempt was made
+
+
+async def test_access_log_can_be_turned_off(runtime: Runtime, probe_wasm: dict[str, Path],
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="wasmlet.access")
+    registry = MemoryRegistry()
+    registry.put("probe", probe_wasm["rust"].read_bytes())
+    async with client(Host(runtime, registry, HostSettings(access_log=False))) as c:
+        assert (await c.get("/probe/latest/hello")).status_code == 200
+    assert not [r for r in caplog.records if r.name == "wasmlet.access"]

@@ -24,6 +24,7 @@ from wasmlet import (
     body_bytes,
     body_from_bytes,
 )
+from wasmlet.runtime import OverBudget
 
 LANGS = ["rust", "python"]
 
@@ -209,3 +210,21 @@ def test_stored_component_with_a_warm_cache_is_neither_read_nor_hashed(tmp_path:
         warm = rt.load_stored(sha, fetch)
         assert warm.cache_hit and fetched == [1]  # served from the compile cache alone
         assert rt.invoke(warm, EventHttp(Request("GET", "/hello", "", [], BodyText(""), ""))).status == 200
+
+
+def test_an_attempt_past_its_budget_leaves_no_trace(runtime: Runtime, probe_wasm: dict[str, Path],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="wasmlet.guest")
+    fn = runtime.load(probe_wasm["python"].read_bytes())
+    ctx = InvocationContext("probe")
+    ctx.output.append("said before")
+    event = EventHttp(Request("GET", "/spin", "ms=500&log=1", [], BodyBytes(b""), "/probe/dev"))
+    with pytest.raises(OverBudget):
+        runtime.invoke(fn, event, ctx=ctx, budget_ms=20)
+    assert list(ctx.output) == ["said before"]
+    assert not [r for r in caplog.records if "spinning" in r.getMessage()]
+    # within its budget, an attempt is an ordinary invocation: its log lines are written
+    quick = EventHttp(Request("GET", "/spin", "ms=1&log=1", [], BodyBytes(b""), "/probe/dev"))
+    assert runtime.invoke(fn, quick, ctx=ctx, budget_ms=5_000).body == BodyText("spun 1 ms")
+    assert [r.getMessage() for r in caplog.records if "spinning" in r.getMessage()] == ["spinning 1 ms"]
+    assert ctx.held is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -12,6 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import WASMLET, eventually, free_port, read_log, running
+
+from wasmlet.manifest import Manifest
+from wasmlet.registry import SqliteRegistry
+from wasmlet.server import bind_workers
 
 
 def test_dev_reloads_a_rebuilt_function_and_survives_garbage(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
@@ -193,9 +198,68 @@ def test_serve_with_worker_processes(tmp_path: Path, probe_wasm: dict[str, Path]
     with running(s.args + ["--workers", "2"], f"{s.base}/_wasmlet/health", tmp_path / "serve.log", env=s.env) as proc:
         assert eventually(lambda: s.admin.get("/v1/functions").status_code == 200)  # worker 0 serves the admin API
         assert s.deploy("probe", probe_wasm["rust"]).status_code == 201
-        with httpx.Client(base_url=s.base) as c:
-            # every worker sees the deploy through the shared registry
-            assert all(c.get("/probe/latest/hello").text == "hello from rust" for _ in range(40))
+        # a new connection each time: the kernel spreads connections over the workers' sockets,
+        # and every worker sees the deploy through the shared registry
+        assert all(httpx.get(f"{s.base}/probe/latest/hello").text == "hello from rust" for _ in range(40))
+        served = {_requests_served(httpx.get(f"{s.base}/_wasmlet/metrics").text) for _ in range(30)}
+        assert len(served) == 2 and sum(served) == 40, served  # both workers answered, 40 in all
         assert read_log(proc).count("serving functions (worker") == 2
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def _requests_served(metrics: str) -> int:
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics.splitlines()
+               if line.startswith("wasmlet_requests_total{"))
+
+
+def test_bind_workers_spreads_connections_over_one_socket_per_worker() -> None:
+    sockets = bind_workers("127.0.0.1", 0, 2)
+    clients: list[socket.socket] = []
+    try:
+        assert sockets[0] is not sockets[1] and sockets[0].getsockname() == sockets[1].getsockname()
+        assert all(s.proto == socket.IPPROTO_TCP for s in sockets)  # so asyncio turns Nagle off
+        clients = [socket.create_connection(sockets[0].getsockname()) for _ in range(40)]
+        accepted = []
+        for listener in sockets:
+            listener.setblocking(False)
+            n = 0
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                n += 1
+            accepted.append(n)
+        assert sum(accepted) == 40 and min(accepted) > 0, accepted
+    finally:
+        for c in clients:
+            c.close()
+        for s in sockets:
+            s.close()
+
+
+def test_registry_answers_from_memory_and_sees_other_workers_changes(tmp_path: Path,
+                                                                     probe_wasm: dict[str, Path]) -> None:
+    a, b = SqliteRegistry(tmp_path), SqliteRegistry(tmp_path)  # two workers' connections to one registry
+    try:
+        wasm = probe_wasm["rust"].read_bytes()
+        first = a.deploy("fn", wasm, Manifest())
+        assert b.resolve("fn", "latest") == first  # remembered from here on
+        a.deploy("fn", wasm, Manifest(timeout_ms=500))
+        latest = b.resolve("fn", "latest")
+        assert latest is not None and latest.version == "v2" and latest.manifest.timeout_ms == 500
+        a.set_alias("fn", "stable", "v1")
+        assert b.resolve("fn", "stable") == first
+        b.set_alias("fn", "stable", "v2")  # its own write
+        assert b.resolve("fn", "stable") == latest and a.resolve("fn", "stable") == latest
+        b.set_alias("fn", "stable", "v1")
+        assert a.resolve("fn", "stable") == first
+        a.deploy("fn", wasm, Manifest(timeout_ms=700))  # latest moves on to v3, so v2 may go
+        assert b.resolve("fn", "v2") == latest
+        a.delete_version("fn", "v2")
+        assert b.resolve("fn", "v2") is None and b.resolve("fn", "nope") is None
+    finally:
+        a.close()
+        b.close()

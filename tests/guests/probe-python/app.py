@@ -38,7 +38,10 @@ def respond(req: types.Request) -> types.Response:
     if req.path == "/bad-header":
         return types.Response(200, [("x-bad", "a\r\nb")], types.Body_Text("x"))
     if req.path == "/spin":
-        ms = int(dict(p.split("=", 1) for p in req.query.split("&") if "=" in p).get("ms", "100"))
+        q = dict(p.split("=", 1) for p in req.query.split("&") if "=" in p)
+        ms = int(q.get("ms", "100"))
+        if "log" in q:
+            log.log(log.Level.WARN, f"spinning {ms} ms")
         end = time.monotonic() + ms / 1000
         while time.monotonic() < end:
             pass
