@@ -75,11 +75,13 @@ def measure_all(targets: list[Target], connections: list[int], seconds: int, rou
                       f"p99 {result.p99:7.2f} ms  RSS {result.rss_mb:5.0f} MB", file=sys.stderr, flush=True)
 
 
-def cold_start(cmd: list[str], url: str, log: Path, cwd: Path = ROOT) -> float:
-    """Milliseconds from process start to the first 200 answer."""
+def cold_start(cmd: list[str], url: str, log: Path, cache_home: Path) -> float:
+    """Milliseconds from process start to the first 200 answer; both hosts keep their compile
+    caches under XDG_CACHE_HOME, so a fresh `cache_home` means a cold cache."""
     t = time.perf_counter()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+                                env={**os.environ, "XDG_CACHE_HOME": str(cache_home)})
         try:
             wait_http(url, timeout=300)
             return (time.perf_counter() - t) * 1000
@@ -160,18 +162,25 @@ def main() -> None:
 
         # ---------------------------------------------------------------- cold start vs the peer
         say("\n## Cold start: process start → first response\n")
-        say("| server | hello | ms |")
-        say("|---|---|---:|")
+        say("Each host started twice on a fresh compile cache (`XDG_CACHE_HOME`, where both keep it): "
+            "the first start compiles, the second finds the compiled artifact.\n")
+        say("| server | hello | first start (cache cold) | second start (cache warm) |")
+        say("|---|---|---:|---:|")
         for host, lang in (("wasmlet", "rust"), ("wasmtime", "tiny"), ("wasmlet", "python"), ("wasmtime", "python")):
-            port = free_port()
-            if host == "wasmlet":
-                cmd = [str(Path(PY).parent / "wasmlet"), "dev", "--bind", f"127.0.0.1:{port}", "-m", f"h:{ours[lang]}"]
-                url, label = f"http://127.0.0.1:{port}/h/latest/hello", "wasmlet dev (compile cache warm)"
-            else:
-                cmd = [wasmtime_exe, "serve", "-Scli", "--addr", f"127.0.0.1:{port}", str(peers[lang])]
-                url, label = f"http://127.0.0.1:{port}/", "wasmtime serve (its default: no compile cache)"
-            ms = cold_start(cmd, url, tmp / f"cold-{host}-{lang}.log")
-            say(f"| {label} | {'componentize-py' if host == 'wasmtime' and lang == 'python' else lang} | {ms:,.0f} |")
+            cache_home = tmp / f"cache-{host}-{lang}"
+            times = []
+            for attempt in range(2):
+                port = free_port()
+                if host == "wasmlet":
+                    cmd = [str(Path(PY).parent / "wasmlet"), "dev", "--bind", f"127.0.0.1:{port}",
+                           "-m", f"h:{ours[lang]}"]
+                    url, label = f"http://127.0.0.1:{port}/h/latest/hello", "wasmlet dev"
+                else:
+                    cmd = [wasmtime_exe, "serve", "-Scli", "--addr", f"127.0.0.1:{port}", str(peers[lang])]
+                    url, label = f"http://127.0.0.1:{port}/", "wasmtime serve"
+                times.append(cold_start(cmd, url, tmp / f"cold-{host}-{lang}-{attempt}.log", cache_home))
+            name = "componentize-py" if host == "wasmtime" and lang == "python" else lang
+            say(f"| {label} | {name} | {times[0]:,.0f} ms | {times[1]:,.0f} ms |")
 
         # ---------------------------------------------------------------- wasmlet's own targets
         if not args.skip_targets:

@@ -1,8 +1,26 @@
-"""wasmlet bindgen: WIT -> typed Python host bindings and Rust guest glue."""
+"""wasmlet bindgen: WIT -> typed Python host bindings and Rust guest glue.
 
-from ._model import Package, WitError, load, load_dir
-from ._python import generate_python
-from ._rust import generate_rust
-from .cli import main
+The generator is loaded on first use: a host that only needs `wasmlet_bindgen.abi`
+at run time does not pay for importing it."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._model import Package, WitError, load, load_dir
+    from ._python import generate_python
+    from ._rust import generate_rust
+    from .cli import main
 
 __all__ = ["Package", "WitError", "generate_python", "generate_rust", "load", "load_dir", "main"]
+
+_WHERE = {"Package": "._model", "WitError": "._model", "load": "._model", "load_dir": "._model",
+          "generate_python": "._python", "generate_rust": "._rust", "main": ".cli"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)

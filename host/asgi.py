@@ -12,15 +12,15 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-import httpx
 
 from .bindings.faas import Event, EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
 from .bodies import body_bytes, body_from_bytes
@@ -36,6 +36,9 @@ from .manifest import Manifest
 from .metrics import Metrics
 from .registry import FunctionSource, Version
 from .runtime import CompiledFunction, OverBudget, Runtime
+
+if TYPE_CHECKING:
+    import httpx
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -91,7 +94,8 @@ class Host:
         self.source = source
         self.settings = settings or HostSettings()
         self.backends = backends or Backends(Path(".wasmlet/data"))
-        self.http_client = httpx.Client(http2=False, limits=httpx.Limits(max_connections=100))
+        self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()
         self._imports: dict[Manifest, Callable[[InvocationContext], FunctionImports]] = {}
         self.metrics = Metrics()
         self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
@@ -146,7 +150,8 @@ class Host:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.http_client.close()
+                if self._http is not None:
+                    self._http.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -257,6 +262,15 @@ class Host:
     def preload(self, compiled: CompiledFunction) -> None:
         """Keeps an already compiled function (the dev server loads before it swaps versions)."""
         self._compiled[compiled.sha256] = compiled
+
+    def http_client(self) -> httpx.Client:
+        """The client all outbound HTTP shares, made on first use."""
+        with self._http_lock:
+            if self._http is None:
+                import httpx
+
+                self._http = httpx.Client(http2=False, limits=httpx.Limits(max_connections=100))
+            return self._http
 
     def imports_for(self, manifest: Manifest) -> Callable[[InvocationContext], FunctionImports]:
         """The hostcall implementations an invocation gets: exactly what the manifest grants

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import tempfile
 import threading
@@ -15,7 +14,18 @@ from wasmtime.component import Component
 
 from .errors import LoadError
 
-WASMTIME_VERSION = importlib.metadata.version("wasmtime")
+
+def _wasmtime_version() -> str:
+    """wasmtime-py's version from its dist-info folder (importlib.metadata costs ~30 ms of start-up)."""
+    site = Path(wasmtime.__file__).resolve().parent.parent
+    for info in site.glob("wasmtime-*.dist-info"):
+        return info.name[len("wasmtime-"):-len(".dist-info")]
+    import importlib.metadata
+
+    return importlib.metadata.version("wasmtime")
+
+
+WASMTIME_VERSION = _wasmtime_version()
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class Engine:
             _enable_pooling(config, self.settings.pooling_instances, self.settings.pooling_max_memory_mb)
         self.wasm = wasmtime.Engine(config)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._fingerprint = self.settings.fingerprint()
         self.cache_hits = 0
         self.cache_misses = 0
         self._stop = threading.Event()
@@ -110,7 +121,7 @@ class Engine:
         self.close()
 
     def cache_path(self, sha256: str) -> Path:
-        return self.cache_dir / f"{sha256}-{self.settings.fingerprint()}.cwasm"
+        return self.cache_dir / f"{sha256}-{self._fingerprint}.cwasm"
 
     def cached_size(self, sha256: str) -> int | None:
         """Bytes of the compiled artifact for a content hash, or None when it is not cached."""
@@ -147,6 +158,20 @@ class Engine:
         self.cache_misses += 1
         self._store(self.cache_path(sha), bytes(component.serialize()))
         return component, sha, False
+
+    def remember(self, sha256: str, tag: str, data: bytes) -> None:
+        """Keeps a small fact about a compiled component next to its artifact (best effort)."""
+        try:
+            self._store(self.cache_dir / f"{sha256}-{self._fingerprint}.{tag}", data)
+        except OSError:
+            pass
+
+    def recall(self, sha256: str, tag: str) -> bytes | None:
+        """What `remember` kept, or None."""
+        try:
+            return (self.cache_dir / f"{sha256}-{self._fingerprint}.{tag}").read_bytes()
+        except OSError:
+            return None
 
     def _store(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

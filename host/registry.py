@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import re
 import sqlite3
@@ -70,7 +71,8 @@ class SqliteRegistry:
             partial.unlink(missing_ok=True)  # left by a process killed mid-upload
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, str], Version] = {}
-        self._data_version = -1
+        self._generation = _shared_word(self.data_dir / "registry.generation")
+        self._seen = self._generation[:8]
         self._db = sqlite3.connect(self.data_dir / "registry.sqlite3", check_same_thread=False,
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -89,16 +91,22 @@ class SqliteRegistry:
 
     def close(self) -> None:
         self._db.close()
+        self._generation.close()
+
+    def _changed(self) -> None:
+        """After a commit: every process's remembered answers are stale (call with the lock held)."""
+        self._resolved.clear()
+        self._generation[:8] = os.urandom(8)
 
     # ---------------------------------------------------------------- reads
     def resolve(self, function: str, version: str) -> Version | None:
-        """Looks a version or alias up; answers from memory until the database changes
-        (`PRAGMA data_version` moves when another connection, such as another worker, commits)."""
+        """Looks a version or alias up; answers from memory until a registry in any process
+        commits a change (it writes a new token into `registry.generation`, memory-mapped by all)."""
         key = (function, version)
         with self._lock:
-            changed = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if changed != self._data_version:
-                self._data_version = changed
+            generation = self._generation[:8]
+            if generation != self._seen:
+                self._seen = generation
                 self._resolved.clear()
             found = self._resolved.get(key)
             if found is not None:
@@ -165,7 +173,7 @@ class SqliteRegistry:
                 cur.execute("ROLLBACK")
                 raise
             finally:
-                self._resolved.clear()  # this connection's own commits do not move data_version
+                self._changed()
         result = self.resolve(function, version)
         assert result is not None
         return result
@@ -195,7 +203,7 @@ class SqliteRegistry:
             if re.fullmatch(r"v\d+", alias):
                 raise RegistryError(f"alias {alias!r} would shadow a version name", 400)
             self._db.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, alias, version))
-            self._resolved.clear()
+            self._changed()
 
     def delete_version(self, function: str, version: str) -> None:
         with self._lock:
@@ -216,7 +224,18 @@ class SqliteRegistry:
                 cur.execute("ROLLBACK")
                 raise
             finally:
-                self._resolved.clear()
+                self._changed()
+
+
+def _shared_word(path: Path) -> mmap.mmap:
+    """Eight bytes of a file, memory-mapped: reading it costs no system call."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if os.fstat(fd).st_size < 8:
+            os.ftruncate(fd, 8)
+        return mmap.mmap(fd, 8)
+    finally:
+        os.close(fd)
 
 
 def _version(row: tuple[object, ...]) -> Version:

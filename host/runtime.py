@@ -8,6 +8,8 @@ a typed `InvocationError`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -38,6 +40,9 @@ MiB = 1024 * 1024
 WIT_PACKAGE = "wasmlet:faas/"
 WASI_PREFIX = "wasi:"
 _CAPTURE_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
+_CHECKED_TAG = "checked-" + hashlib.sha256(
+    f"{FunctionExports.TYPES}|{WIT_PACKAGE}|{WASI_PREFIX}".encode()).hexdigest()[:12]
+"""Names the note that a component passed `_checked` against this contract (and its imports)."""
 _OOM_MARKERS = ("out of memory", "MemoryError", "memory allocation of")
 
 
@@ -109,6 +114,19 @@ class Runtime:
         return self._checked(component, sha, hit, len(wasm))
 
     def _checked(self, component: Component, sha: str, hit: bool, size: int) -> CompiledFunction:
+        """Checks a component against the `function` world; a cached one that passed before
+        (with this contract) skips the type walk, which is most of a warm first request."""
+        if hit:
+            known = self.engine.recall(sha, _CHECKED_TAG)
+            if known is not None:
+                try:
+                    imports = tuple(str(n) for n in json.loads(known))
+                    bound = FunctionExports(component)
+                except (ValueError, TypeError, LookupError):
+                    pass  # unreadable or wrong: check it afresh below
+                else:
+                    uses_wasi = any(n.startswith(WASI_PREFIX) for n in imports)
+                    return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit)
         ctype = component.type
         imports = tuple(ctype.imports(self.engine.wasm))
         exports = tuple(ctype.exports(self.engine.wasm))
@@ -126,6 +144,7 @@ class Runtime:
         except LookupError as exc:
             raise LoadError(str(exc)) from None
         uses_wasi = any(n.startswith(WASI_PREFIX) for n in imports)
+        self.engine.remember(sha, _CHECKED_TAG, json.dumps(list(imports)).encode())
         return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit)
 
     def load_file(self, path: str | Path) -> CompiledFunction:

@@ -8,11 +8,10 @@ as written: an IP literal does not match an allowed host name.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from wasmlet_bindgen.abi import Err, Ok, Result
 
@@ -25,6 +24,13 @@ from ..bindings.faas import (
     Response,
 )
 from ..bodies import body_bytes, body_from_bytes
+
+if TYPE_CHECKING:
+    import httpx
+
+ClientSource = Union["httpx.Client", Callable[[], "httpx.Client"]]
+"""A client, or how to get the shared one (the host makes it on first use: importing
+httpx is a tenth of the host's start-up)."""
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 5
@@ -75,10 +81,10 @@ def origin_of(url: str) -> tuple[str, str, int]:
 class OutboundHttpHost:
     """Implements `outbound-http` for one function's allow-list."""
 
-    def __init__(self, allowed: tuple[str, ...], client: httpx.Client, timeout_s: float = 10.0,
+    def __init__(self, allowed: tuple[str, ...], client: ClientSource, timeout_s: float = 10.0,
                  max_response_bytes: int = 10 * 1024 * 1024) -> None:
         self.patterns = [OriginPattern.parse(a) for a in allowed]
-        self.client = client
+        self._client = client
         self.timeout_s = timeout_s
         self.max_response_bytes = max_response_bytes
 
@@ -89,7 +95,14 @@ class OutboundHttpHost:
             return False
         return any(p.matches(scheme, host, port) for p in self.patterns)
 
+    @property
+    def client(self) -> httpx.Client:
+        c = self._client
+        return c() if callable(c) else c
+
     def send(self, request: OutgoingRequest) -> Result[Response, OutboundHttpError]:
+        import httpx
+
         url, method = request.url, request.method.upper()
         body: bytes | None = body_bytes(request.body) or None
         headers = [(k, v) for k, v in request.headers if k.lower() not in ("host", "content-length")]
