@@ -50,6 +50,9 @@ def main() -> None:
     rows = []
     for lang in ("rust", "python"):
         for label, server, dispatch, loop in variants:
+            if server == "granian" and not (Path(PY).parent / "granian").exists():
+                print("granian is not installed (pip install granian): skipped", file=sys.stderr)
+                continue
             port = free_port()
             env = {"BENCH_WASM": str(wasm[lang]), "BENCH_NAME": "hello", "BENCH_DISPATCH": dispatch,
                    "PYTHONPATH": str(ROOT / "bench")}

@@ -99,7 +99,7 @@ def main() -> None:
                         help="directory with the peer inputs: wit/, python-hello/, tiny-hello/")
     parser.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     parser.add_argument("--connections", default="1,16,64")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server and load")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per server and load")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="wasmlet serve --workers and uvicorn --workers (default: one per core)")
     parser.add_argument("--skip-targets", action="store_true", help="only the side-by-side table")

@@ -170,7 +170,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             settings = HostSettings(worker_threads=config.server.worker_threads,
                                     max_in_flight=config.server.max_in_flight,
                                     json_logs=args.json_logs or config.server.json_logs,
-                                    access_log=config.server.access_log and not args.no_access_log)
+                                    access_log=config.server.access_log and not args.no_access_log,
+                                    dispatch="auto" if config.server.inline_budget_ms > 0 else "thread",
+                                    inline_budget_ms=max(1, config.server.inline_budget_ms))
             app = Host(runtime, registry, settings, config.backends())
             listeners = [Listener(app, host, port, f"functions (worker {index})" if sock else "functions", sock)]
             if index == 0:  # one admin API per host, whatever the number of workers

@@ -25,6 +25,8 @@ class ServerConfig:
     max_in_flight: int = 256
     json_logs: bool = False
     access_log: bool = True
+    inline_budget_ms: int = 10
+    """How long a function granted only config and logging may first run on the event loop; 0: never."""
 
 
 @dataclass(frozen=True)

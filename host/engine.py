@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import tempfile
@@ -69,6 +70,17 @@ def _enable_pooling(config: wasmtime.Config, slots: int, max_memory_mb: int) -> 
     c.wasmtime_pooling_allocation_config_table_elements_set(pool, 100_000)
     c.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)
     c.wasmtime_pooling_allocation_config_delete(pool)
+
+
+def _return_freed_memory() -> None:
+    """Hands the compiler's freed scratch memory back to the system. glibc keeps it in
+    the compiler threads' arenas: compiling the 18 MB Python hello left a process at
+    352 MB resident, 95 MB after this. Nothing to do where there is no malloc_trim."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def default_cache_dir() -> Path:
@@ -157,6 +169,7 @@ class Engine:
             raise LoadError(f"not a valid component: {exc}") from None
         self.cache_misses += 1
         self._store(self.cache_path(sha), bytes(component.serialize()))
+        _return_freed_memory()
         return component, sha, False
 
     def remember(self, sha256: str, tag: str, data: bytes) -> None:

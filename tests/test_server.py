@@ -263,3 +263,19 @@ def test_registry_answers_from_memory_and_sees_other_workers_changes(tmp_path: P
     finally:
         a.close()
         b.close()
+
+
+def test_serve_config_turns_inline_attempts_and_the_access_log_off(tmp_path: Path,
+                                                                    probe_wasm: dict[str, Path]) -> None:
+    s = Serve(tmp_path)
+    config = tmp_path / "wasmlet.toml"
+    config.write_text("[server]\ninline_budget_ms = 0\naccess_log = false\n")
+    with running(s.args + ["--config", str(config)], f"{s.base}/_wasmlet/health", tmp_path / "serve.log",
+                 env=s.env) as proc:
+        assert s.deploy("pyprobe", probe_wasm["python"]).status_code == 201
+        assert httpx.get(f"{s.base}/pyprobe/latest/spin?ms=30", timeout=60).text == "spun 30 ms"
+        metrics = httpx.get(f"{s.base}/_wasmlet/metrics").text
+        assert 'wasmlet_requests_total{function="pyprobe",status="200",version="v1"} 1.0' in metrics
+        assert 'wasmlet_inline_overruns_total{function="pyprobe"}' not in metrics  # straight to a thread
+        log = read_log(proc)
+    assert "GET /pyprobe/latest/spin" not in log and "serving functions" in log
