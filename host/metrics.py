@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -22,6 +23,9 @@ class Metrics:
         self.inline_overruns = Counter("wasmlet_inline_overruns",
                                        "Inline attempts that ran past their budget and moved to a worker thread",
                                        ["function"], registry=self.registry)
+        self.process = Gauge("wasmlet_process_id", "The process answering (each `--workers` worker has its own metrics)",
+                             registry=self.registry)
+        self.process.set(os.getpid())
         self.in_flight = Gauge("wasmlet_invocations_in_flight", "Invocations running now", registry=self.registry)
 
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}

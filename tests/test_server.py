@@ -201,16 +201,18 @@ def test_serve_with_worker_processes(tmp_path: Path, probe_wasm: dict[str, Path]
         # a new connection each time: the kernel spreads connections over the workers' sockets,
         # and every worker sees the deploy through the shared registry
         assert all(httpx.get(f"{s.base}/probe/latest/hello").text == "hello from rust" for _ in range(40))
-        served = {_requests_served(httpx.get(f"{s.base}/_wasmlet/metrics").text) for _ in range(30)}
-        assert len(served) == 2 and sum(served) == 40, served  # both workers answered, 40 in all
+        served = dict(_requests_served(httpx.get(f"{s.base}/_wasmlet/metrics").text) for _ in range(30))
+        assert len(served) == 2 and sum(served.values()) == 40, served  # both workers answered, 40 in all
         assert read_log(proc).count("serving functions (worker") == 2
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
 
 
-def _requests_served(metrics: str) -> int:
-    return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics.splitlines()
-               if line.startswith("wasmlet_requests_total{"))
+def _requests_served(metrics: str) -> tuple[int, int]:
+    """(the answering worker's pid, how many function requests it served)."""
+    lines = metrics.splitlines()
+    pid = next(int(float(line.split()[1])) for line in lines if line.startswith("wasmlet_process_id "))
+    return pid, sum(int(float(line.rsplit(" ", 1)[1])) for line in lines if line.startswith("wasmlet_requests_total{"))
 
 
 def test_bind_workers_spreads_connections_over_one_socket_per_worker() -> None:
