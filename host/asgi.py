@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import random
 import re
 import threading
 import time
@@ -112,7 +112,7 @@ class Host:
             return
         if scope["type"] != "http":
             return
-        rid = os.urandom(16).hex()
+        rid = f"{random.getrandbits(128):032x}"  # no system call (os.urandom cost 4 % of a hello)
         start = time.perf_counter()
         path: str = scope["path"]
         fn_label, version_label = "-", "-"
