@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from .bindings.faas import Event, EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
+from .bindings.faas import BodyText, Event, EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
 from .bodies import body_bytes, body_from_bytes
 from .capabilities import GuestLog, InvocationContext
 from .capabilities.backends import Backends
@@ -50,6 +50,7 @@ log = logging.getLogger("wasmlet")
 
 _FORGIVE = 0.05
 _INLINE_LOAD_MAX = 4 << 20
+_INLINE_BINARY_MAX = 64 << 10
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
 
@@ -71,7 +72,7 @@ class HostSettings:
     past it, the attempt is thrown away (it could not have changed anything) and the
     invocation runs again in a worker thread; a function version that overruns often
     (see `inline_strikes`) goes straight to worker threads. Functions granted kv, sql, outbound HTTP or
-    modules always run in worker threads. `thread`: always worker threads. `inline`:
+    modules, and requests with a binary body over 64 KiB, always run in worker threads. `thread`: always worker threads. `inline`:
     always on the loop (a slow guest stalls every request; for measurement only)."""
     inline_budget_ms: int = 10
     """The longest an inline attempt may hold the event loop (epoch-tick precision)."""
@@ -170,16 +171,19 @@ class Host:
             body = await _read_body(scope, receive, manifest.max_body_bytes)
             compiled = await self._compiled_for(version)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            request_body = body_from_bytes(body)
             event = EventHttp(Request(
                 method=scope["method"], path=sub_path, query=scope["query_string"].decode("latin-1"),
-                headers=headers, body=body_from_bytes(body), mount=mount,
+                headers=headers, body=request_body, mount=mount,
             ))
             ctx = InvocationContext(version.function, version.version, rid,
                                     logging.getLogger(f"wasmlet.guest.{version.function}"))
             imports = self.imports_for(manifest)
             self.metrics.in_flight.inc()
             try:
-                response = await self._invoke(compiled, event, manifest, ctx, imports)
+                # a large binary body takes ~0.1 s per MB to hand over (one C value per byte): not on the loop
+                small = isinstance(request_body, BodyText) or len(body) <= _INLINE_BINARY_MAX
+                response = await self._invoke(compiled, event, manifest, ctx, imports, may_inline=small)
             except Timeout:
                 raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
             except OutOfMemory:
@@ -199,14 +203,14 @@ class Host:
             self._per_function[version.function] -= 1
 
     async def _invoke(self, compiled: CompiledFunction, event: Event, manifest: Manifest, ctx: InvocationContext,
-                      imports: Callable[[InvocationContext], FunctionImports]) -> Response:
+                      imports: Callable[[InvocationContext], FunctionImports], may_inline: bool = True) -> Response:
         """Runs one invocation where `HostSettings.dispatch` says (inline attempt or worker thread)."""
         dispatch = self.settings.dispatch
         if dispatch == "inline":
             return self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports)
         sha = compiled.sha256
         auto = dispatch == "auto" and _effect_free(manifest)
-        if auto and self._overruns.get(sha, 0.0) < self.settings.inline_strikes:
+        if auto and may_inline and self._overruns.get(sha, 0.0) < self.settings.inline_strikes:
             try:
                 response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports,
                                                budget_ms=self.settings.inline_budget_ms)

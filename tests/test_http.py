@@ -198,3 +198,18 @@ async def test_access_log_can_be_turned_off(runtime: Runtime, probe_wasm: dict[s
     async with client(Host(runtime, registry, HostSettings(access_log=False))) as c:
         assert (await c.get("/probe/latest/hello")).status_code == 200
     assert not [r for r in caplog.records if r.name == "wasmlet.access"]
+
+
+async def test_large_binary_bodies_are_handed_over_off_the_loop(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    registry = MemoryRegistry()
+    registry.put("pyprobe", probe_wasm["python"].read_bytes())
+    host = Host(runtime, registry, HostSettings(inline_budget_ms=10))
+    binary = bytes(range(256)) * 300  # 75 KiB, not UTF-8: one C value per byte to hand over
+    async with client(host) as c:
+        assert (await c.post("/pyprobe/latest/spin?ms=60", content=binary)).text == "spun 60 ms"
+        metrics = (await c.get("/_wasmlet/metrics")).text
+        assert 'wasmlet_inline_overruns_total{function="pyprobe"}' not in metrics  # went to a thread at once
+        # a small binary body is tried on the loop first (and this slow call overruns there)
+        assert (await c.post("/pyprobe/latest/spin?ms=60", content=binary[:1024])).text == "spun 60 ms"
+        metrics = (await c.get("/_wasmlet/metrics")).text
+        assert 'wasmlet_inline_overruns_total{function="pyprobe"} 1.0' in metrics
