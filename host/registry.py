@@ -17,6 +17,8 @@ import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -98,6 +100,21 @@ class SqliteRegistry:
         self._resolved.clear()
         self._generation[:8] = os.urandom(8)
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction under the lock; afterwards every process forgets what it resolved."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                self._changed()
+
     # ---------------------------------------------------------------- reads
     def resolve(self, function: str, version: str) -> Version | None:
         """Looks a version or alias up; answers from memory until a registry in any process
@@ -152,28 +169,19 @@ class SqliteRegistry:
         sha = hashlib.sha256(wasm).hexdigest()
         self._write_blob(sha, wasm)
         manifest_json = json.dumps(manifest.to_dict(), sort_keys=True)
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                same = cur.execute(
-                    "SELECT version FROM versions WHERE function = ? AND sha256 = ? AND manifest = ?",
-                    (function, sha, manifest_json)).fetchone()
-                if same:
-                    version = str(same[0])
-                else:
-                    seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE function = ?",
-                                          (function,)).fetchone()[0])
-                    version = f"v{seq}"
-                    cur.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
-                                (function, version, seq, sha, manifest_json, time.time()))
-                cur.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, LATEST, version))
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                self._changed()
+        with self._transaction() as cur:
+            same = cur.execute(
+                "SELECT version FROM versions WHERE function = ? AND sha256 = ? AND manifest = ?",
+                (function, sha, manifest_json)).fetchone()
+            if same:
+                version = str(same[0])
+            else:
+                seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE function = ?",
+                                      (function,)).fetchone()[0])
+                version = f"v{seq}"
+                cur.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+                            (function, version, seq, sha, manifest_json, time.time()))
+            cur.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, LATEST, version))
         result = self.resolve(function, version)
         assert result is not None
         return result
@@ -195,36 +203,26 @@ class SqliteRegistry:
 
     def set_alias(self, function: str, alias: str, version: str) -> None:
         check_name("alias", alias)
-        with self._lock:
-            exists = self._db.execute("SELECT 1 FROM versions WHERE function = ? AND version = ?",
-                                      (function, version)).fetchone()
+        with self._transaction() as cur:
+            exists = cur.execute("SELECT 1 FROM versions WHERE function = ? AND version = ?",
+                                 (function, version)).fetchone()
             if not exists:
                 raise RegistryError(f"{function} has no version {version!r}", 404)
             if re.fullmatch(r"v\d+", alias):
                 raise RegistryError(f"alias {alias!r} would shadow a version name", 400)
-            self._db.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, alias, version))
-            self._changed()
+            cur.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, alias, version))
 
     def delete_version(self, function: str, version: str) -> None:
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                if not cur.execute("SELECT 1 FROM versions WHERE function = ? AND version = ?",
-                                   (function, version)).fetchone():
-                    raise RegistryError(f"{function} has no version {version!r}", 404)
-                held = [r[0] for r in cur.execute("SELECT alias FROM aliases WHERE function = ? AND version = ?",
-                                                  (function, version))]
-                if held:
-                    raise RegistryError(
-                        f"{function}/{version} is still aliased as {', '.join(held)}; move the alias first", 409)
-                cur.execute("DELETE FROM versions WHERE function = ? AND version = ?", (function, version))
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                self._changed()
+        with self._transaction() as cur:
+            if not cur.execute("SELECT 1 FROM versions WHERE function = ? AND version = ?",
+                               (function, version)).fetchone():
+                raise RegistryError(f"{function} has no version {version!r}", 404)
+            held = [r[0] for r in cur.execute("SELECT alias FROM aliases WHERE function = ? AND version = ?",
+                                              (function, version))]
+            if held:
+                raise RegistryError(
+                    f"{function}/{version} is still aliased as {', '.join(held)}; move the alias first", 409)
+            cur.execute("DELETE FROM versions WHERE function = ? AND version = ?", (function, version))
 
 
 def _shared_word(path: Path) -> mmap.mmap:
