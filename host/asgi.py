@@ -286,10 +286,12 @@ class Host:
         config = ConfigHost(grants)
         outbound = OutboundHttpHost(grants.allowed_hosts, self.http_client,
                                     timeout_s=min(30.0, manifest.timeout_ms / 1000))
-        kv, sql = KvHost(grants.kv, self.backends.kv), SqlHost(grants.sql, self.backends.sql)
+        kv_labels, sql_labels = frozenset(grants.kv), frozenset(grants.sql)
+        kv_backends, sql_backends = self.backends.kv, self.backends.sql
 
         def factory(ctx: InvocationContext) -> FunctionImports:
-            return FunctionImports(log=GuestLog(ctx), config=config, kv=kv, sql=sql, outbound_http=outbound,
+            return FunctionImports(log=GuestLog(ctx), config=config, kv=KvHost(kv_labels, kv_backends, ctx),
+                                   sql=SqlHost(sql_labels, sql_backends, ctx), outbound_http=outbound,
                                    modules=ModulesHost(grants.modules, self, ctx))
 
         self._imports[manifest] = factory

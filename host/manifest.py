@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Any
 
-from .runtime import Limits
+MiB = 1024 * 1024
 
 
 class ManifestError(ValueError):
     """The manifest is not valid; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one invocation may use; the runtime sets them before instantiation, hostcalls
+    enforce their own (over a cap the guest gets a typed error and the host stays flat)."""
+
+    timeout_ms: int = 10_000
+    """Wall-clock deadline of the invocation, hostcalls and module calls included (504 past it)."""
+    memory_mb: int = 128
+    """Linear memory cap of each memory of the instance (instance, memory and table counts are capped too)."""
+    max_sql_rows: int = 10_000
+    """Rows one SQL query may return."""
+    max_sql_bytes: int = 16 * MiB
+    """Bytes (text and blobs) one SQL query may return."""
+    max_kv_key_bytes: int = 1024
+    max_kv_value_bytes: int = 1 * MiB
+    max_kv_keys: int = 10_000
+    """Keys one `kv.keys` call may return."""
+    max_outbound_response_bytes: int = 10 * MiB
+    max_module_response_bytes: int = 10 * MiB
+    max_log_lines: int = 1000
+    """Log lines (hostcall and stdout/stderr) kept per invocation; the rest are counted and dropped."""
+    max_log_bytes: int = 1 * MiB
 
 
 _LIMIT_RANGES = {
@@ -18,7 +43,17 @@ _LIMIT_RANGES = {
     "memory_mb": (1, 4096),
     "max_body_bytes": (0, 1 << 30),
     "max_concurrency": (1, 100_000),
+    "max_sql_rows": (1, 10_000_000),
+    "max_sql_bytes": (1, 1 << 30),
+    "max_kv_key_bytes": (1, 1 << 20),
+    "max_kv_value_bytes": (1, 512 * MiB),
+    "max_kv_keys": (1, 10_000_000),
+    "max_outbound_response_bytes": (1, 1 << 30),
+    "max_module_response_bytes": (1, 1 << 30),
+    "max_log_lines": (0, 10_000_000),
+    "max_log_bytes": (0, 1 << 30),
 }
+_LIMIT_FIELDS = tuple(f.name for f in fields(Limits))
 
 
 @dataclass(frozen=True)
@@ -94,14 +129,24 @@ class Manifest:
     memory_mb: int = 128
     max_body_bytes: int = 10 * 1024 * 1024
     max_concurrency: int = 64
+    max_sql_rows: int = Limits.max_sql_rows
+    max_sql_bytes: int = Limits.max_sql_bytes
+    max_kv_key_bytes: int = Limits.max_kv_key_bytes
+    max_kv_value_bytes: int = Limits.max_kv_value_bytes
+    max_kv_keys: int = Limits.max_kv_keys
+    max_outbound_response_bytes: int = Limits.max_outbound_response_bytes
+    max_module_response_bytes: int = Limits.max_module_response_bytes
+    max_log_lines: int = Limits.max_log_lines
+    max_log_bytes: int = Limits.max_log_bytes
     grants: Grants = Grants()
 
-    @property
+    @cached_property
     def limits(self) -> Limits:
-        return Limits(timeout_ms=self.timeout_ms, memory_mb=self.memory_mb)
+        """The per-invocation limits (made once per manifest: this runs per request)."""
+        return Limits(**{name: getattr(self, name) for name in _LIMIT_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:
-        limits = {k: v for k, v in asdict(self).items() if k != "grants"}
+        limits = {k: v for k, v in asdict(self).items() if k != "grants" and k != "limits"}
         return {"limits": limits, **self.grants.to_dict()}
 
     @classmethod

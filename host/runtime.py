@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from .capabilities import (
 )
 from .engine import Engine
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
+from .manifest import Limits
 
 MiB = 1024 * 1024
 WIT_PACKAGE = "wasmlet:faas/"
@@ -43,15 +45,15 @@ _CAPTURE_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 _CHECKED_TAG = "checked-" + hashlib.sha256(
     f"{FunctionExports.TYPES}|{WIT_PACKAGE}|{WASI_PREFIX}".encode()).hexdigest()[:12]
 """Names the note that a component passed `_checked` against this contract (and its imports)."""
+MAX_INSTANCES = 64
+"""Core instances one invocation may create (a componentize-py guest makes 16, a Rust one 3)."""
+MAX_MEMORIES = 1
+"""Linear memories per invocation: one, so `memory_mb` bounds all of the instance's linear
+memory (every toolchain measured here — Rust, componentize-py — makes exactly one)."""
+MAX_TABLES = 8
+MAX_TABLE_ELEMENTS = 200_000
+"""Elements in each table (8 bytes each: tables add at most 8 x 1.6 MB)."""
 _OOM_MARKERS = ("out of memory", "MemoryError", "memory allocation of")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-invocation limits; set on the store before instantiation."""
-
-    timeout_ms: int = 10_000
-    memory_mb: int = 128
 
 
 @dataclass(frozen=True)
@@ -168,11 +170,18 @@ class Runtime:
         """
         limits = limits or Limits()
         ctx = ctx or InvocationContext(function="")
-        attempt = budget_ms is not None and budget_ms < limits.timeout_ms
+        ctx.limits = limits
+        # a module call inherits what is left of its caller's deadline
+        ctx.deadline = min(ctx.deadline, time.monotonic() + limits.timeout_ms / 1000)
+        timeout_ms = max(1, int(ctx.remaining() * 1000))
+        if timeout_ms <= 1 and ctx.remaining() <= 0:
+            raise Timeout("deadline exceeded before the invocation started", function=ctx.function)
+        attempt = budget_ms is not None and budget_ms < timeout_ms
         kept = ctx.hold() if attempt else []
         store = wasmtime.Store(self.engine.wasm)
-        store.set_epoch_deadline(self.engine.ticks(budget_ms if attempt and budget_ms else limits.timeout_ms))
-        store.set_limits(memory_size=limits.memory_mb * MiB)
+        store.set_epoch_deadline(self.engine.ticks(budget_ms if attempt and budget_ms else timeout_ms))
+        store.set_limits(memory_size=limits.memory_mb * MiB, table_elements=MAX_TABLE_ELEMENTS,
+                         instances=MAX_INSTANCES, tables=MAX_TABLES, memories=MAX_MEMORIES)
         capture: str | None = None
         if function.uses_wasi:
             fd, capture = tempfile.mkstemp(prefix="wasmlet-out-", dir=_CAPTURE_DIR)
@@ -185,6 +194,7 @@ class Runtime:
         if stack is None:
             stack = self._tls.stack = []
         stack.append(imports(ctx))
+        instance = None
         try:
             instance = self.linker.instantiate(store, function.component)
             return function.exports.handle(store, instance, event)
@@ -208,7 +218,11 @@ class Runtime:
                 _collect(capture, ctx)
             if attempt:
                 ctx.release()
-            del store
+            ctx.finish_log()
+            # free the instance's memories now, not when the garbage collector next runs
+            # (a trap's traceback holds frames that reference the store)
+            instance = None
+            store.close()
 
 
 def _provided(name: str) -> bool:

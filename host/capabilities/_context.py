@@ -1,15 +1,39 @@
-"""What a hostcall knows about the invocation it serves."""
+"""What a hostcall knows about the invocation it serves: who, until when, with what limits."""
 
 from __future__ import annotations
 
 import logging
+import math
+import re
+import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from ..manifest import Limits
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_control(text: str) -> str:
+    """Control characters as visible escapes (`\\n`, `\\x1b`): guest text can never start
+    a forged line in the host's log."""
+    def one(m: re.Match[str]) -> str:
+        c = m.group()
+        if c in _NAMED:
+            return _NAMED[c]
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    return _CONTROL.sub(one, text)
+
+
+class DeadlineExceeded(Exception):
+    """The invocation's deadline passed before (or while) a hostcall ran."""
 
 
 @dataclass
 class InvocationContext:
-    """One invocation: who runs, for which request, and what it has said."""
+    """One invocation: who runs, for which request, until when, and what it has said."""
 
     function: str
     version: str = ""
@@ -21,14 +45,52 @@ class InvocationContext:
     """How many module calls deep this invocation is."""
     held: list[tuple[int, str, str]] | None = None
     """While an attempt may still be thrown away (see `hold`), its log lines wait here."""
+    deadline: float = math.inf
+    """`time.monotonic()` by which the whole invocation, hostcalls included, must end."""
+    limits: Limits = field(default_factory=Limits)
+    log_lines: int = 0
+    log_bytes: int = 0
+    log_dropped: int = 0
+    """Lines over `limits.max_log_lines` / `max_log_bytes`, counted and not written."""
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (negative once it has passed)."""
+        return self.deadline - time.monotonic()
+
+    def check_deadline(self, what: str) -> float:
+        """Seconds left; raises `DeadlineExceeded` when none are (a hostcall must not start)."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"{what}: the invocation's deadline has passed")
+        return left
 
     def log(self, level: int, message: str, stream: str = "log") -> None:
-        """Writes one guest line to the host's log, tagged with the invocation (or holds it)."""
+        """Writes one guest line to the host's log, tagged with the invocation (or holds it).
+
+        Lines past the invocation's log limits are counted, not written; control
+        characters are escaped so a guest cannot forge host log lines."""
         if self.held is not None:
-            self.held.append((level, message, stream))
+            if len(self.held) < self.limits.max_log_lines:
+                self.held.append((level, message, stream))
             return
-        self.logger.log(level, "%s", message, extra={"function": self.function, "version": self.version,
-                                                     "request_id": self.request_id, "stream": stream})
+        size = len(message)
+        if self.log_lines >= self.limits.max_log_lines or self.log_bytes + size > self.limits.max_log_bytes:
+            self.log_dropped += 1
+            return
+        self.log_lines += 1
+        self.log_bytes += size
+        self.logger.log(level, "%s", escape_control(message),
+                        extra={"function": self.function, "version": self.version,
+                               "request_id": self.request_id, "stream": stream})
+
+    def finish_log(self) -> None:
+        """Says in the log how many lines were dropped over the limits (once, at the end)."""
+        if self.log_dropped and self.held is None:
+            self.logger.warning("%d guest log line(s) dropped: over the limit of %d lines / %d bytes",
+                                self.log_dropped, self.limits.max_log_lines, self.limits.max_log_bytes,
+                                extra={"function": self.function, "version": self.version,
+                                       "request_id": self.request_id, "stream": "host"})
+            self.log_dropped = 0
 
     def hold(self) -> list[str]:
         """Starts an attempt that may be discarded: log lines wait until `release`."""

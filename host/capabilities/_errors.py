@@ -8,6 +8,8 @@ from typing import Generic, TypeVar
 
 from wasmlet_bindgen.abi import Err, Ok, Result
 
+from ._context import InvocationContext
+
 B = TypeVar("B")
 T = TypeVar("T")
 E = TypeVar("E")
@@ -22,7 +24,7 @@ def scrub(message: str) -> str:
     return _KEYWORD_PASSWORD.sub(r"\1***", message)[:2000]
 
 
-def run_granted(granted: set[str], label: str, what: str, open_backend: Callable[[str], B], op: Callable[[B], T],
+def run_granted(granted: frozenset[str], label: str, what: str, open_backend: Callable[[str], B], op: Callable[[B], T],
                 denied: Callable[[str], E], failed: Callable[[str], E]) -> Result[T, E]:
     """The shape of every labelled hostcall: refuse an ungranted label before touching
     anything, open the backend, run `op`, and turn failures into typed errors."""
@@ -42,6 +44,9 @@ class LabelledHost(Generic[B]):
     """Base of hostcalls on labelled backends (kv stores, SQL databases): the grant set
     and the backend lookup every call of them goes through."""
 
-    def __init__(self, granted: tuple[str, ...], open_backend: Callable[[str], B]) -> None:
-        self.granted = set(granted)
+    def __init__(self, granted: tuple[str, ...] | frozenset[str], open_backend: Callable[[str], B],
+                 ctx: InvocationContext | None = None) -> None:
+        self.granted = granted if isinstance(granted, frozenset) else frozenset(granted)
         self.open_backend = open_backend
+        self.ctx = ctx or InvocationContext(function="")
+        """The invocation served: its deadline and limits bound every call."""
