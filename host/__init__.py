@@ -5,12 +5,13 @@ from .bodies import body_bytes, body_from_bytes
 from .capabilities import InvocationContext
 from .engine import Engine, EngineSettings
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
-from .runtime import CompiledFunction, Limits, Runtime
+from .manifest import Limits, Manifest
+from .runtime import CompiledFunction, Runtime
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Body", "BodyBytes", "BodyText", "CompiledFunction", "Engine", "EngineSettings", "Event", "EventCall", "EventHttp", "GuestTrap",
-    "InvocationContext", "InvocationError", "Limits", "LoadError", "OutOfMemory", "Request", "Response",
+    "InvocationContext", "InvocationError", "Limits", "LoadError", "Manifest", "OutOfMemory", "Request", "Response",
     "Runtime", "Timeout", "body_bytes", "body_from_bytes",
 ]

@@ -1,11 +1,26 @@
-"""The admin API: deploy, list, alias, delete — token-authenticated, on its own address."""
+"""The admin API: deploy, list, alias, delete — token-authenticated, on its own address.
+
+Uploads are capped while they stream (413 past `MAX_UPLOAD`, never buffered
+whole first); every answer, errors included, is JSON with the request id, and
+an error never echoes what was uploaded.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import sqlite3
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,45 +31,84 @@ from .registry import RegistryError, SqliteRegistry, check_name
 from .runtime import Runtime
 
 MAX_UPLOAD = 256 * 1024 * 1024
+"""Bytes one deploy request may send (component and manifest together)."""
+MAX_MESSAGE = 500
+"""Characters of a parser's or compiler's message quoted back in an error."""
+
+log = logging.getLogger("wasmlet.admin")
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGI = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback address (`localhost.evil` is not)."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
-def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str) -> Starlette:
-    """The admin ASGI app; every route requires `Authorization: Bearer <token>` when a token is set."""
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("wasmlet_admin_request_id", default="")
 
-    def authorized(request: Request) -> bool:
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": message[:MAX_MESSAGE * 2], "status": status, "request_id": _request_id.get()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
+
+
+class _TooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, f"upload is over the limit of {MAX_UPLOAD} bytes")
+
+
+def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
+              metrics: Callable[[], bytes] | None = None) -> ASGI:
+    """The admin ASGI app; every route requires `Authorization: Bearer <token>` when a token is set.
+    `metrics` renders the public host's Prometheus metrics for `GET /metrics`."""
+
+    def authorized(scope: Scope) -> bool:
         if not token:
             return True
-        given = request.headers.get("authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+        given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        return hmac.compare_digest(given, f"Bearer {token}".encode())
 
     async def deploy(request: Request) -> Response:
         name = request.path_params["name"]
+        check_name("function", name)
         try:
-            check_name("function", name)
-        except RegistryError as exc:
-            return _error(exc.status, str(exc))
-        async with request.form(max_part_size=MAX_UPLOAD) as form:
-            component = form.get("component")
-            manifest_text = form.get("manifest") or ""
-            if component is None or isinstance(component, str):
-                return _error(422, "the upload needs a `component` file part")
-            wasm = await component.read()
-            if isinstance(manifest_text, str):
-                text = manifest_text
-            else:
-                text = (await manifest_text.read()).decode("utf-8", errors="replace")
+            async with request.form(max_files=2, max_fields=4, max_part_size=1024 * 1024) as form:
+                component = form.get("component")
+                manifest_part = form.get("manifest") or ""
+                if component is None or isinstance(component, str):
+                    return _error(422, "the upload needs a `component` file part")
+                wasm = await component.read()
+                if isinstance(manifest_part, str):
+                    text = manifest_part
+                else:
+                    text = (await manifest_part.read(1024 * 1024 + 1)).decode("utf-8", errors="replace")
+        except HTTPException:
+            raise
+        except Exception as exc:  # the multipart parser's own errors
+            return _error(400, f"not a valid multipart upload: {_short(str(exc))}")
         try:
             manifest = Manifest.from_toml(text)
         except ManifestError as exc:
-            return _error(422, f"invalid manifest: {exc}")
+            return _error(422, f"invalid manifest: {_short(str(exc))}")
         try:
             await anyio.to_thread.run_sync(runtime.load, wasm)
         except LoadError as exc:
-            return _error(422, f"invalid component: {exc}")
+            return _error(422, f"invalid component: {_short(str(exc))}")
         version = await anyio.to_thread.run_sync(registry.deploy, name, wasm, manifest)
         return JSONResponse({"function": name, "version": version.version, "sha256": version.sha256}, status_code=201)
 
@@ -62,36 +116,90 @@ def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str) -> Starlet
         return JSONResponse({"functions": registry.list()})
 
     async def set_alias(request: Request) -> Response:
-        data = await request.json()
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            return _error(422, 'body must be JSON: {"version": "<version>"}')
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
             return _error(422, 'body must be {"version": "<version>"}')
-        try:
-            registry.set_alias(request.path_params["name"], request.path_params["alias"], data["version"])
-        except RegistryError as exc:
-            return _error(exc.status, str(exc))
+        registry.set_alias(request.path_params["name"], request.path_params["alias"], data["version"])
         return JSONResponse({"function": request.path_params["name"], "alias": request.path_params["alias"],
                              "version": data["version"]})
 
     async def delete_version(request: Request) -> Response:
-        try:
-            registry.delete_version(request.path_params["name"], request.path_params["version"])
-        except RegistryError as exc:
-            return _error(exc.status, str(exc))
+        registry.delete_version(request.path_params["name"], request.path_params["version"])
         return Response(status_code=204)
+
+    async def render_metrics(request: Request) -> Response:
+        if metrics is None:
+            return _error(404, "no metrics on this admin API")
+        return Response(metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def registry_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RegistryError)
+        return _error(exc.status, str(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    async def storage_error(request: Request, exc: Exception) -> Response:
+        log.error("admin: storage error: %s", exc)
+        return _error(507, f"the registry could not store this: {_short(str(exc))}")
+
+    async def registry_busy(request: Request, exc: Exception) -> Response:
+        log.warning("admin: registry busy: %s", exc)
+        return _error(503, "the registry is busy (another process holds its write lock); retry shortly",
+                      {"retry-after": "1"})
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("admin: unexpected error")
+        return _error(500, f"internal error: {type(exc).__name__}")
 
     routes = [
         Route("/v1/functions", list_functions, methods=["GET"]),
         Route("/v1/functions/{name}/versions", deploy, methods=["POST"]),
         Route("/v1/functions/{name}/versions/{version}", delete_version, methods=["DELETE"]),
         Route("/v1/functions/{name}/aliases/{alias}", set_alias, methods=["PUT"]),
+        Route("/metrics", render_metrics, methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={
+        RegistryError: registry_error, HTTPException: http_error, OSError: storage_error,
+        sqlite3.OperationalError: registry_busy, Exception: unexpected,
+    })
 
-    async def guarded(scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] == "http":
-            if not authorized(Request(scope)):
-                await _error(401, "missing or wrong bearer token")(scope, receive, send)
-                return
-        await app(scope, receive, send)
+    async def guarded(scope: Scope, receive: Callable[[], Awaitable[Message]],
+                      send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        rid = f"{random.getrandbits(128):032x}"
+        _request_id.set(rid)
 
-    return guarded  # type: ignore[return-value]
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        if not authorized(scope):
+            await _error(401, "missing or wrong bearer token")(scope, receive, send_with_id)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_UPLOAD):
+            status, what = (413, f"upload is over the limit of {MAX_UPLOAD} bytes") if declared.isdigit() \
+                else (400, "invalid content-length")
+            await _error(status, what, {"connection": "close"})(scope, receive, send_with_id)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_UPLOAD:
+                raise _TooLarge()
+            return message
+
+        await app(scope, counted, send_with_id)
+
+    return guarded

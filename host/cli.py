@@ -7,10 +7,15 @@ import logging
 import os
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .build import BuildError, build_python, build_rust, detect
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
+    from .server import ConnectionLimits
 
 
 def _cmd_bindgen(args: argparse.Namespace) -> int:
@@ -87,6 +92,20 @@ def _setup_logging() -> None:
                         stream=sys.stderr)
 
 
+def _request_limits(server: ServerConfig) -> dict[str, Any]:
+    """The `HostSettings` fields that `[server]` sets for every request."""
+    return {"body_timeout_ms": server.body_timeout_ms, "max_headers": server.max_headers,
+            "public_metrics": server.public_metrics}
+
+
+def _connection_limits(server: ServerConfig) -> ConnectionLimits:
+    """The `ConnectionLimits` that `[server]` sets for every connection."""
+    from .server import ConnectionLimits
+
+    return ConnectionLimits(keep_alive_s=server.keep_alive_s, header_timeout_s=server.header_timeout_ms / 1000,
+                            max_header_bytes=server.max_header_bytes, max_headers=server.max_headers)
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     from .dev import DevFunction, DevServer
     from .engine import Engine
@@ -121,20 +140,20 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         except (OSError, LoadError, BuildError) as exc:
             print(f"wasmlet dev: {exc}", file=sys.stderr)
             return 1
+        dev.host.settings = replace(dev.host.settings, **_request_limits(config.server))
 
         async def main() -> None:
             await serve([Listener(dev.host, host, port, "functions")], server=args.server,
-                        grace_s=args.grace, background=[dev.watch])
+                        grace_s=args.grace, background=[dev.watch], limits=_connection_limits(config.server))
 
         run(main, backend=args.backend)
     return 0
 
 
-_LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .admin import admin_app
+    from .admin import admin_app, is_loopback
     from .asgi import Host, HostSettings
     from .config import Config, ConfigError
     from .engine import Engine
@@ -151,7 +170,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     bind = args.bind or config.server.bind
     admin_bind = args.admin_bind or config.admin.bind
     admin_host, admin_port = parse_bind(admin_bind, 3001)
-    if not config.admin_token and not admin_host.startswith(_LOOPBACK):
+    if not config.admin_token and not is_loopback(admin_host):
         print(f"wasmlet serve: refusing to start the admin API on {admin_bind} without a token; "
               "set [admin] token or WASMLET_ADMIN_TOKEN, or bind it to loopback", file=sys.stderr)
         return 2
@@ -172,15 +191,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                     json_logs=args.json_logs or config.server.json_logs,
                                     access_log=config.server.access_log and not args.no_access_log,
                                     dispatch="auto" if config.server.inline_budget_ms > 0 else "thread",
-                                    inline_budget_ms=max(1, config.server.inline_budget_ms))
+                                    inline_budget_ms=max(1, config.server.inline_budget_ms),
+                                    **_request_limits(config.server))
             app = Host(runtime, registry, settings, config.backends())
             listeners = [Listener(app, host, port, f"functions (worker {index})" if sock else "functions", sock)]
             if index == 0:  # one admin API per host, whatever the number of workers
-                listeners.append(Listener(admin_app(registry, runtime, config.admin_token), admin_host, admin_port,
-                                          "admin API"))
+                admin = admin_app(registry, runtime, config.admin_token, metrics=app.metrics.render)
+                listeners.append(Listener(admin, admin_host, admin_port, "admin API"))
 
             async def main() -> None:
-                await serve(listeners, server=server, grace_s=config.server.grace_seconds)
+                await serve(listeners, server=server, grace_s=config.server.grace_seconds,
+                            limits=_connection_limits(config.server))
 
             run(main, backend=args.backend or config.server.backend)
         registry.close()

@@ -8,6 +8,8 @@ from functools import cached_property
 from typing import Any
 
 MiB = 1024 * 1024
+RESERVED_ENV_PREFIX = "WASMLET_"
+"""Host environment variables no manifest may grant (the admin token lives there)."""
 
 
 class ManifestError(ValueError):
@@ -106,6 +108,9 @@ def _grants(data: dict[str, Any]) -> Grants:
         if key == "env":
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ManifestError("config.env: expected a list of environment variable names")
+            secret = [v for v in value if v.upper().startswith(RESERVED_ENV_PREFIX)]
+            if secret:
+                raise ManifestError(f"config.env: {secret[0]} is wasmlet's own setting and cannot be granted")
             env = tuple(value)
         elif not isinstance(value, str):
             raise ManifestError(f"config.{key}: config values are strings, got {type(value).__name__}")

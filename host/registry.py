@@ -144,7 +144,12 @@ class SqliteRegistry:
             return found
 
     def wasm(self, version: Version) -> bytes:
-        return (self.blobs / f"{version.sha256}.wasm").read_bytes()
+        """The stored component, verified against its content hash (a damaged blob is an error, never run)."""
+        data = (self.blobs / f"{version.sha256}.wasm").read_bytes()
+        if hashlib.sha256(data).hexdigest() != version.sha256:
+            raise RegistryError(f"stored component of {version.function}/{version.version} is damaged "
+                                f"(its sha256 does not match); deploy it again", 500)
+        return data
 
     def list(self) -> dict[str, dict[str, object]]:
         """Every function with its versions and aliases."""

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from wasmtime.component import Component, Linker
 
 from wasmlet_bindgen.abi import BindingError, GuestError, export_type
 
+from ._capture import Capture
 from .bindings.faas import Event, FunctionExports, FunctionImports, Response, add_function_to_linker
 from .capabilities import (
     DeniedConfig,
@@ -41,7 +40,6 @@ from .manifest import Limits
 MiB = 1024 * 1024
 WIT_PACKAGE = "wasmlet:faas/"
 WASI_PREFIX = "wasi:"
-_CAPTURE_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 _CHECKED_TAG = "checked-" + hashlib.sha256(
     f"{FunctionExports.TYPES}|{WIT_PACKAGE}|{WASI_PREFIX}".encode()).hexdigest()[:12]
 """Names the note that a component passed `_checked` against this contract (and its imports)."""
@@ -182,13 +180,12 @@ class Runtime:
         store.set_epoch_deadline(self.engine.ticks(budget_ms if attempt and budget_ms else timeout_ms))
         store.set_limits(memory_size=limits.memory_mb * MiB, table_elements=MAX_TABLE_ELEMENTS,
                          instances=MAX_INSTANCES, tables=MAX_TABLES, memories=MAX_MEMORIES)
-        capture: str | None = None
+        capture: Capture | None = None
         if function.uses_wasi:
-            fd, capture = tempfile.mkstemp(prefix="wasmlet-out-", dir=_CAPTURE_DIR)
-            os.close(fd)
+            capture = Capture(limits.max_log_bytes)
             wasi = wasmtime.WasiConfig()
-            wasi.stdout_file = capture
-            wasi.stderr_file = capture
+            wasi.stdout_file = capture.path
+            wasi.stderr_file = capture.path
             store.set_wasi(wasi)
         stack = getattr(self._tls, "stack", None)
         if stack is None:
@@ -201,7 +198,7 @@ class Runtime:
         except (GuestError, wasmtime.WasmtimeError) as exc:
             if attempt and _interrupted(exc):
                 if capture is not None:
-                    os.unlink(capture)
+                    capture.discard()
                     capture = None
                 ctx.discard(kept)
                 attempt = False
@@ -232,19 +229,15 @@ def _provided(name: str) -> bool:
     return name.startswith(WASI_PREFIX) and "@0.2." in name and not name.startswith("wasi:http/")
 
 
-def _collect(path: str, ctx: InvocationContext) -> None:
-    """Moves captured stdout/stderr into the function's log."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    finally:
-        os.unlink(path)
-    if not data:
-        return
+def _collect(capture: Capture, ctx: InvocationContext) -> None:
+    """Moves captured stdout/stderr into the function's log (at most `max_log_bytes` of it)."""
+    data, overflowed = capture.collect()
     text = data.decode(errors="replace")
     for line in text.splitlines():
         ctx.output.append(line)
         ctx.log(logging.INFO, line, "stdout/stderr")
+    if overflowed:
+        ctx.log_dropped += 1
 
 
 def _summary(message: str) -> str:
@@ -268,6 +261,10 @@ def _interrupted(exc: Exception) -> bool:
 def _classify(exc: Exception, ctx: InvocationContext) -> InvocationError:
     first = _summary(_message(exc))
     tail = ctx.tail()
+    if "count too high" in first or "exceeds table limits" in first or "exceeds memory limits" in first:
+        return GuestTrap(f"the component needs more than wasmlet allows one instance (at most {MAX_MEMORIES} "
+                         f"linear memory, {MAX_TABLES} tables of {MAX_TABLE_ELEMENTS} elements, {MAX_INSTANCES} "
+                         f"core instances): {first}", function=ctx.function, output_tail=tail)
     if "interrupt" in first:
         return Timeout("deadline exceeded: the guest was interrupted", function=ctx.function, output_tail=tail)
     if any(m in tail for m in _OOM_MARKERS) or "memory" in first and "limit" in first:

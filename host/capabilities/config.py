@@ -7,7 +7,7 @@ import os
 from wasmlet_bindgen.abi import Err, Ok, Result
 
 from ..bindings.faas import ConfigError, ConfigErrorDenied
-from ..manifest import Grants
+from ..manifest import RESERVED_ENV_PREFIX, Grants
 
 
 class ConfigHost:
@@ -15,7 +15,8 @@ class ConfigHost:
 
     def __init__(self, grants: Grants) -> None:
         self.values = dict(grants.config)
-        self.env = set(grants.env)
+        # never wasmlet's own settings, even from a manifest stored before they were refused
+        self.env = {name for name in grants.env if not name.upper().startswith(RESERVED_ENV_PREFIX)}
 
     def get(self, key: str) -> Result[str | None, ConfigError]:
         if key in self.values:

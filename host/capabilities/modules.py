@@ -46,9 +46,18 @@ class ModulesHost:
             return Err(ModulesErrorNotFound(f"no function {module!r} on this host"))
         if self.ctx.depth + 1 >= MAX_DEPTH:
             return Err(ModulesErrorFailed(f"call depth limit ({MAX_DEPTH}) exceeded calling {module!r}"))
+        if self.ctx.remaining() <= 0:
+            return Err(ModulesErrorFailed(f"calling {module!r}: the invocation's deadline has passed"))
         try:
-            return Ok(self.invoker.call_module(name, version, request, self.ctx))
+            response = self.invoker.call_module(name, version, request, self.ctx)
         except LookupError as exc:
             return Err(ModulesErrorNotFound(str(exc)))
         except InvocationError as exc:
             return Err(ModulesErrorFailed(f"{module}: {type(exc).__name__}: {exc.message}"))
+        value = response.body.value
+        size = len(value.encode()) if isinstance(value, str) and len(value) * 4 > self.ctx.limits.max_module_response_bytes \
+            else len(value)
+        limit = self.ctx.limits.max_module_response_bytes
+        if size > limit:
+            return Err(ModulesErrorFailed(f"{module}: response body of {size} bytes is over the limit of {limit}"))
+        return Ok(response)

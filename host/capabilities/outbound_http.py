@@ -1,16 +1,22 @@
-"""`wasmlet:faas/outbound-http`: requests through httpx to allow-listed origins only.
+"""`wasmlet:faas/outbound-http`: requests to allow-listed origins only, under the invocation's deadline.
 
 The allow-list is checked on every hop: redirects are followed here, one at a
 time, and a hop to an origin that is not allowed is refused. Names are matched
-as written: an IP literal does not match an allowed host name.
+as written: an IP literal does not match an allowed host name, and a wildcard
+stands for whole DNS labels only. Requests go through httpcore (httpx's
+transport layer) with one connection pool per function and no cookie jar, so
+nothing one function receives is ever sent by another; every connect, read and
+write is capped at what is left of the invocation's deadline, so a trickling
+upstream cannot hold a request past its timeout.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from wasmlet_bindgen.abi import Err, Ok, Result
@@ -24,21 +30,21 @@ from ..bindings.faas import (
     Response,
 )
 from ..bodies import body_bytes, body_from_bytes
+from ._context import InvocationContext
 
 if TYPE_CHECKING:
-    import httpx
-
-ClientSource = Union["httpx.Client", Callable[[], "httpx.Client"]]
-"""A client, or how to get the shared one (the host makes it on first use: importing
-httpx is a tenth of the host's start-up)."""
+    import httpcore
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 5
+_DROPPED_REQUEST_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+                            "te", "trailer", "proxy-authorization", "proxy-connection"}
+_DROPPED_RESPONSE_HEADERS = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
 
 
 @dataclass(frozen=True)
 class OriginPattern:
-    """`scheme://host[:port]`; host may start with `*.`, port may be `*`."""
+    """`scheme://host[:port]`; host may be `*` (any) or start with `*.` (one or more labels), port may be `*`."""
 
     scheme: str
     host: str
@@ -50,25 +56,30 @@ class OriginPattern:
         if not sep or scheme not in DEFAULT_PORTS:
             raise ValueError(f"{text!r}: expected http://host[:port] or https://host[:port]")
         rest = rest.rstrip("/")
-        if "/" in rest or "?" in rest or "@" in rest or not rest:
+        if "/" in rest or "?" in rest or "@" in rest or "#" in rest or not rest:
             raise ValueError(f"{text!r}: only scheme, host and port, no path or credentials")
         if rest.startswith("["):
             host, _, port = rest[1:].partition("]")
             port = port.lstrip(":")
         else:
             host, _, port = rest.partition(":")
+        host = host.lower()
+        if not host or ("*" in host and host != "*" and not (host.startswith("*.") and "*" not in host[2:])):
+            raise ValueError(f"{text!r}: a wildcard stands for whole labels: `*.example.com` or `*`")
         if port == "*":
-            return cls(scheme, host.lower(), None)
+            return cls(scheme, host, None)
         if port and not port.isdigit():
             raise ValueError(f"{text!r}: invalid port {port!r}")
-        return cls(scheme, host.lower(), int(port) if port else DEFAULT_PORTS[scheme])
+        return cls(scheme, host, int(port) if port else DEFAULT_PORTS[scheme])
 
     def matches(self, scheme: str, host: str, port: int) -> bool:
         if scheme != self.scheme or (self.port is not None and port != self.port):
             return False
+        if self.host == "*":
+            return True
         if self.host.startswith("*."):
-            return host.endswith(self.host[1:]) and host != self.host[2:]
-        return fnmatch.fnmatchcase(host, self.host) if "*" in self.host else host == self.host
+            return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
+        return host == self.host
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
@@ -78,15 +89,109 @@ def origin_of(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname.lower(), parts.port or DEFAULT_PORTS[parts.scheme]
 
 
-class OutboundHttpHost:
-    """Implements `outbound-http` for one function's allow-list."""
+_deadline = threading.local()
+"""The deadline of the request this thread is sending (see `_cap`)."""
 
-    def __init__(self, allowed: tuple[str, ...], client: ClientSource, timeout_s: float = 10.0,
-                 max_response_bytes: int = 10 * 1024 * 1024) -> None:
-        self.patterns = [OriginPattern.parse(a) for a in allowed]
-        self._client = client
-        self.timeout_s = timeout_s
-        self.max_response_bytes = max_response_bytes
+
+def _cap(timeout: float | None, kind: str) -> float:
+    """`timeout` cut to what is left of this thread's invocation deadline; raises once none is."""
+    import httpcore
+
+    deadline: float | None = getattr(_deadline, "value", None)
+    if deadline is None:
+        return 30.0 if timeout is None else timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise (httpcore.ConnectTimeout if kind == "connect" else httpcore.ReadTimeout)("deadline exceeded")
+    return left if timeout is None else min(timeout, left)
+
+
+def _deadline_backend() -> httpcore.NetworkBackend:
+    """httpcore's sync network backend with every connect, read and write capped by `_cap`."""
+    import httpcore
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, inner: httpcore.NetworkStream) -> None:
+            self.inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self.inner.read(max_bytes, _cap(timeout, "read"))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self.inner.write(buffer, _cap(timeout, "write"))
+
+        def close(self) -> None:
+            self.inner.close()
+
+        def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                      timeout: float | None = None) -> httpcore.NetworkStream:
+            return Stream(self.inner.start_tls(ssl_context, server_hostname, _cap(timeout, "connect")))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self.inner.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self) -> None:
+            self.inner = httpcore.SyncBackend()
+
+        def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                        socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+            return Stream(self.inner.connect_tcp(host, port, _cap(timeout, "connect"), local_address,
+                                                 socket_options))
+
+        def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+            raise httpcore.ConnectError("unix sockets are not reachable from functions")
+
+        def sleep(self, seconds: float) -> None:
+            time.sleep(min(seconds, _cap(None, "read")))
+
+    return Backend()
+
+
+class OutboundPools:
+    """One connection pool per function (made on first use), so no connection or state is
+    shared between functions; closed with the host."""
+
+    def __init__(self, max_connections: int = 20) -> None:
+        self.max_connections = max_connections
+        self._pools: dict[str, httpcore.ConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def for_function(self, function: str) -> httpcore.ConnectionPool:
+        pool = self._pools.get(function)
+        if pool is None:
+            with self._lock:
+                pool = self._pools.get(function)
+                if pool is None:
+                    import httpcore
+                    import httpx
+
+                    pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(),
+                                                   max_connections=self.max_connections,
+                                                   network_backend=_deadline_backend())
+                    self._pools[function] = pool
+        return pool
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+
+class OutboundHttpHost:
+    """Implements `outbound-http` for one invocation: its function's allow-list, pool, deadline and limits."""
+
+    def __init__(self, patterns: tuple[OriginPattern, ...], pools: OutboundPools,
+                 ctx: InvocationContext | None = None) -> None:
+        self.patterns = patterns
+        self.pools = pools
+        self.ctx = ctx or InvocationContext(function="")
+
+    @classmethod
+    def parse(cls, allowed: Iterable[str]) -> tuple[OriginPattern, ...]:
+        return tuple(OriginPattern.parse(a) for a in allowed)
 
     def allowed(self, url: str) -> bool:
         try:
@@ -95,55 +200,73 @@ class OutboundHttpHost:
             return False
         return any(p.matches(scheme, host, port) for p in self.patterns)
 
-    @property
-    def client(self) -> httpx.Client:
-        c = self._client
-        return c() if callable(c) else c
-
     def send(self, request: OutgoingRequest) -> Result[Response, OutboundHttpError]:
-        import httpx
+        import httpcore
 
         url, method = request.url, request.method.upper()
+        if not self.allowed(url):
+            return Err(OutboundHttpErrorDenied(f"outbound HTTP to {_origin_text(url)} is not allowed"))
         body: bytes | None = body_bytes(request.body) or None
-        headers = [(k, v) for k, v in request.headers if k.lower() not in ("host", "content-length")]
-        for _ in range(MAX_REDIRECTS + 1):
-            if not self.allowed(url):
-                return Err(OutboundHttpErrorDenied(f"outbound HTTP to {_origin_text(url)} is not allowed"))
-            try:
-                result = self._one(method, url, headers, body)
-            except httpx.TimeoutException as exc:
-                return Err(OutboundHttpErrorTimeout(f"{method} {url}: {type(exc).__name__}"))
-            except httpx.HTTPError as exc:
-                return Err(OutboundHttpErrorFailed(f"{method} {url}: {type(exc).__name__}: {exc}"))
-            if isinstance(result, Err):
-                return result
-            status, resp_headers, data, location = result
-            if location is None:
-                return Ok(Response(status, resp_headers, body_from_bytes(data)))
-            url = urljoin(url, location)
-            if status == 303 or (status in (301, 302) and method == "POST"):
-                method, body = "GET", None
-        return Err(OutboundHttpErrorFailed(f"more than {MAX_REDIRECTS} redirects"))
+        headers = [(k, v) for k, v in request.headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
+        pool = self.pools.for_function(self.ctx.function)
+        _deadline.value = self.ctx.deadline if self.ctx.deadline != float("inf") else time.monotonic() + 30.0
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                if not self.allowed(url):
+                    return Err(OutboundHttpErrorDenied(f"outbound HTTP to {_origin_text(url)} is not allowed"))
+                try:
+                    result = self._one(pool, method, url, headers, body)
+                except httpcore.TimeoutException:
+                    return Err(OutboundHttpErrorTimeout(f"{method} {_origin_text(url)}: deadline exceeded"))
+                except (httpcore.ProtocolError, httpcore.NetworkError, httpcore.UnsupportedProtocol,
+                        httpcore.ProxyError, ValueError) as exc:
+                    return Err(OutboundHttpErrorFailed(f"{method} {_origin_text(url)}: {type(exc).__name__}: {exc}"))
+                if isinstance(result, Err):
+                    return result
+                status, resp_headers, data, location = result
+                if location is None:
+                    return Ok(Response(status, resp_headers, body_from_bytes(data)))
+                url = urljoin(url, location)
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body = "GET", None
+            return Err(OutboundHttpErrorFailed(f"more than {MAX_REDIRECTS} redirects"))
+        finally:
+            _deadline.value = None
 
-    def _one(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
-        with self.client.stream(method, url, headers=headers, content=body, timeout=self.timeout_s,
-                                follow_redirects=False) as resp:
-            if resp.is_redirect and "location" in resp.headers:
-                return resp.status_code, [], b"", resp.headers["location"]
+    def _one(self, pool: httpcore.ConnectionPool, method: str, url: str, headers: list[tuple[str, str]],
+             body: bytes | None) -> Any:
+        """One hop: (status, headers, body, None), (status, [], b"", location) for a redirect, or an Err."""
+        limit = self.ctx.limits.max_outbound_response_bytes
+        left = _cap(None, "connect")
+        timeouts = {"connect": left, "read": left, "write": left, "pool": left}
+        with pool.stream(method, url, headers=headers, content=body, extensions={"timeout": timeouts}) as resp:
+            location = _header(resp.headers, b"location")
+            if resp.status in (301, 302, 303, 307, 308) and location is not None:
+                return resp.status, [], b"", location.decode("latin-1")
+            declared = _header(resp.headers, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                return Err(OutboundHttpErrorFailed(f"response larger than {limit} bytes"))
             chunks, size = [], 0
-            for chunk in resp.iter_bytes():
+            for chunk in resp.iter_stream():
                 size += len(chunk)
-                if size > self.max_response_bytes:
-                    return Err(OutboundHttpErrorFailed(f"response larger than {self.max_response_bytes} bytes"))
+                if size > limit:
+                    return Err(OutboundHttpErrorFailed(f"response larger than {limit} bytes"))
                 chunks.append(chunk)
-            out_headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in resp.headers.raw
-                           if k.lower() not in (b"content-length", b"transfer-encoding", b"content-encoding")]
-            return resp.status_code, out_headers, b"".join(chunks), None
+            out_headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in resp.headers
+                           if k.lower() not in _DROPPED_RESPONSE_HEADERS]
+            return resp.status, out_headers, b"".join(chunks), None
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
 
 
 def _origin_text(url: str) -> str:
     try:
         scheme, host, port = origin_of(url)
     except ValueError:
-        return repr(url)
+        return repr(url[:200])
     return f"{scheme}://{host}:{port}"

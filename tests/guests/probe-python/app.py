@@ -51,6 +51,17 @@ def respond(req: types.Request) -> types.Response:
     if req.path == "/log":
         log.log(log.Level.INFO, "hello from the probe")
         return text(200, "logged")
+    if req.path == "/log-flood":  # many lines, each trying to forge a host log line
+        n = int(dict(parse_qsl(req.query)).get("n", "100000"))
+        for i in range(n):
+            log.log(log.Level.INFO, f"line {i}\n2026-01-01 00:00:00 ERROR wasmlet: forged \x1b[31mred")
+        return text(200, f"logged {n}")
+    if req.path == "/print-flood":  # stdout as fast as the guest can write it
+        mb = int(dict(parse_qsl(req.query)).get("mb", "200"))
+        chunk = b"x" * 4096  # WASI takes at most 4096 bytes a write
+        for _ in range(mb * 256):
+            os.write(1, chunk)
+        return text(200, f"printed {mb} MB")
     if req.path == "/files":
         try:
             with open("/etc/passwd") as f:

@@ -1,0 +1,26 @@
+;; A hand-written component core with twenty linear memories: each request grows
+;; every extra memory by 60 MiB. The host allows one memory per instance, so it
+;; must refuse to instantiate this at all.
+(module
+  (memory (export "memory") 1)
+  (memory $m1 1) (memory $m2 1) (memory $m3 1) (memory $m4 1) (memory $m5 1)
+  (memory $m6 1) (memory $m7 1) (memory $m8 1) (memory $m9 1) (memory $m10 1)
+  (memory $m11 1) (memory $m12 1) (memory $m13 1) (memory $m14 1) (memory $m15 1)
+  (memory $m16 1) (memory $m17 1) (memory $m18 1) (memory $m19 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "cabi_realloc") (param i32 i32 i32) (param $size i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (i32.and (i32.add (global.get $heap) (local.get $size)) (i32.const -8)) (i32.const 8)))
+    (local.get $p))
+  (func (export "handle")
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+    (drop (memory.grow $m1 (i32.const 960))) (drop (memory.grow $m2 (i32.const 960)))
+    (drop (memory.grow $m3 (i32.const 960))) (drop (memory.grow $m19 (i32.const 960)))
+    (i32.store16 (i32.const 0) (i32.const 200))
+    (i32.store (i32.const 4) (i32.const 0)) (i32.store (i32.const 8) (i32.const 0))
+    (i32.store8 (i32.const 12) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 64)) (i32.store (i32.const 20) (i32.const 5))
+    (i32.const 0))
+  (func (export "cabi_post_handle") (param i32))
+  (data (i32.const 64) "grown"))

@@ -1,0 +1,125 @@
+"""Limits a hostile guest must not get past: memory, tables, instances, output and log floods,
+and the memory of failed invocations (freed at once, not when the collector runs)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+from pathlib import Path
+
+import pytest
+
+from wasmlet import BodyText, EventHttp, GuestTrap, Limits, OutOfMemory, Request, Runtime, Timeout
+from wasmlet.capabilities import InvocationContext
+from wasmlet.runtime import MAX_TABLE_ELEMENTS
+
+
+def get(runtime: Runtime, wasm: Path, path: str, limits: Limits | None = None,
+        ctx: InvocationContext | None = None) -> str:
+    fn = runtime.load_file(wasm)
+    response = runtime.invoke(fn, EventHttp(Request("GET", path.split("?")[0], path.partition("?")[2], [],
+                                                     BodyText(""), "/t/1")), limits=limits, ctx=ctx)
+    assert isinstance(response.body, BodyText)
+    return response.body.value
+
+
+def rss_mb() -> int:
+    with open("/proc/self/status") as f:
+        return int(f.read().split("VmRSS:")[1].split()[0]) // 1024
+
+
+def peak_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def test_table_growth_is_capped(runtime: Runtime, wat_wasm: dict[str, Path]) -> None:
+    """Unlimited, this guest grows its table until the host has used gigabytes (8 bytes an element)."""
+    before = peak_mb()
+    assert get(runtime, wat_wasm["bombs"], "/table", Limits(memory_mb=64, timeout_ms=5000)) == "limited"
+    assert peak_mb() - before < 50, "the table grew past its cap"
+    assert MAX_TABLE_ELEMENTS * 8 < 16 << 20
+
+
+def test_memory_growth_stops_at_memory_mb(runtime: Runtime, wat_wasm: dict[str, Path]) -> None:
+    """The guest touches every page it is given: the host's peak grows by about memory_mb, not more."""
+    before = peak_mb()
+    assert get(runtime, wat_wasm["bombs"], "/grow", Limits(memory_mb=96, timeout_ms=5000)) == "limited"
+    grown = peak_mb() - before
+    assert grown < 96 + 40, f"peak grew {grown} MB for a 96 MB limit"
+
+
+def test_extra_memories_are_refused(runtime: Runtime, wat_wasm: dict[str, Path]) -> None:
+    """Twenty memories of 60 MB each would be 1.2 GB per request: one memory per instance only."""
+    with pytest.raises(GuestTrap, match="more than wasmlet allows one instance"):
+        get(runtime, wat_wasm["memories"], "/", Limits(memory_mb=64))
+
+
+@pytest.mark.parametrize("lang", ["rust", "python"])
+def test_failed_invocations_free_their_memory_at_once(runtime: Runtime, probe_wasm: dict[str, Path],
+                                                       lang: str) -> None:
+    """Each trap used to keep its store (~60 MB) until the garbage collector ran."""
+    import gc
+
+    gc.disable()
+    try:
+        get(runtime, probe_wasm[lang], "/hello")
+        start = rss_mb()
+        for _ in range(8):
+            with pytest.raises(OutOfMemory):
+                get(runtime, probe_wasm[lang], "/alloc", Limits(memory_mb=64))
+        assert rss_mb() - start < 100, f"{rss_mb() - start} MB still held after 8 failed invocations"
+    finally:
+        gc.enable()
+
+
+def test_a_spinning_guest_is_stopped(runtime: Runtime, wat_wasm: dict[str, Path]) -> None:
+    with pytest.raises(Timeout):
+        get(runtime, wat_wasm["bombs"], "/spin", Limits(timeout_ms=200))
+
+
+def test_log_flood_is_capped_and_cannot_forge_lines(runtime: Runtime, probe_wasm: dict[str, Path],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="wasmlet.guest")
+    ctx = InvocationContext("flood", logger=logging.getLogger("wasmlet.guest.flood"))
+    assert get(runtime, probe_wasm["python"], "/log-flood?n=5000", Limits(max_log_lines=100), ctx) == "logged 5000"
+    lines = [r for r in caplog.records if r.name == "wasmlet.guest.flood"]
+    assert len(lines) == 101, len(lines)  # 100 kept, then one line saying how many were dropped
+    assert "4900 guest log line(s) dropped" in lines[-1].getMessage()
+    for record in lines[:-1]:
+        message = record.getMessage()
+        assert "\n" not in message and "\x1b" not in message and "\\n2026-01-01" in message
+
+
+def test_stdout_flood_is_bounded(runtime: Runtime, probe_wasm: dict[str, Path],
+                                 caplog: pytest.LogCaptureFixture) -> None:
+    """200 MB written to stdout: the capture file keeps at most its limit (plus what 50 ms adds)."""
+    import threading
+
+    caplog.set_level(logging.INFO, logger="wasmlet.guest")
+    shm_before, peak, done = _shm_used_mb(), [0], threading.Event()
+
+    def sample() -> None:  # tmpfs use while the guest writes
+        while not done.wait(0.01):
+            peak[0] = max(peak[0], _shm_used_mb())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    ctx = InvocationContext("printer", logger=logging.getLogger("wasmlet.guest.printer"))
+    try:
+        assert get(runtime, probe_wasm["python"], "/print-flood?mb=200",
+                   Limits(max_log_bytes=1 << 20, timeout_ms=20_000), ctx) == "printed 200 MB"
+    finally:
+        done.set()
+        sampler.join()
+    kept = sum(len(r.getMessage()) for r in caplog.records if r.name == "wasmlet.guest.printer")
+    assert kept <= (1 << 20) + 200, kept
+    assert any("dropped" in r.getMessage() for r in caplog.records if r.name == "wasmlet.guest.printer")
+    assert peak[0] - shm_before < 100, f"the capture held {peak[0] - shm_before} MB of tmpfs"
+
+
+def _shm_used_mb() -> int:
+    if not os.path.isdir("/dev/shm"):
+        return 0
+    st = os.statvfs("/dev/shm")
+    return (st.f_blocks - st.f_bfree) * st.f_frsize // (1 << 20)
