@@ -205,10 +205,12 @@ class Engine:
         component = self.cached(sha)
         if component is not None:
             return component, sha, True
+        if not wasm.startswith(b"\0asm"):  # wasmtime would parse text as WAT and quote it back
+            raise LoadError("not a valid component: not a WebAssembly binary (it does not start with \\0asm)")
         try:
             component = Component(self.wasm, wasm)
         except wasmtime.WasmtimeError as exc:
-            raise LoadError(f"not a valid component: {exc}") from None
+            raise LoadError(f"not a valid component: {str(exc).strip().splitlines()[0][:300]}") from None
         self.cache_misses += 1
         self._store_artifact(self.cache_path(sha), bytes(component.serialize()))
         _return_freed_memory()

@@ -23,11 +23,12 @@ from wasmlet.bindings.faas import (
     ValueReal,
     ValueText,
 )
+from wasmlet.capabilities import InvocationContext
 from wasmlet.capabilities.backends import Backends
 from wasmlet.capabilities.kv import KvBackend, RedisKv, SqliteKv
-from wasmlet.capabilities.outbound_http import OriginPattern, OutboundHttpHost
+from wasmlet.capabilities.outbound_http import OriginPattern, OutboundHttpHost, OutboundPools
 from wasmlet.capabilities.sql import MysqlSql, PostgresSql, SqlBackend, SqlHost, SqliteSql, qmark_to_format
-from wasmlet.manifest import Manifest, ManifestError
+from wasmlet.manifest import Limits, Manifest, ManifestError
 from wasmlet.registry import MemoryRegistry
 from wasmlet.runtime import Runtime
 
@@ -107,6 +108,10 @@ def test_kv_backend(kv_backend: KvBackend) -> None:
     assert kv_backend.keys("user:") == ["user:1", "user:2"]
     assert kv_backend.keys("user_") == ["user_3"]  # '_' and '%' are not wildcards
     assert kv_backend.keys("user%") == ["user%4"]
+    kv_backend.set("User:9", b"upper")
+    assert kv_backend.keys("User") == ["User:9"]  # byte for byte on every backend: no case folding
+    assert kv_backend.keys("USER") == []
+    kv_backend.delete("User:9")
     kv_backend.delete("a")
     kv_backend.delete("never-there")
     assert kv_backend.get("a") is None
@@ -118,9 +123,9 @@ def sql_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlB
         yield SqliteSql(tmp_path / "db.sqlite3")
         return
     if request.param == "postgres":
-        db: SqlBackend = PostgresSql(request.getfixturevalue("pg_url"))
+        db: SqlBackend = PostgresSql(request.getfixturevalue("pg_url"), allow_superuser=True)
     else:
-        db = MysqlSql(request.getfixturevalue("maria_url"))
+        db = MysqlSql(request.getfixturevalue("maria_url"), allow_superuser=True)
     yield db
     db.execute("DROP TABLE IF EXISTS wasmlet_caps_test", [])
 
@@ -243,8 +248,8 @@ async def test_python_guest_sql_on_every_backend_and_denied(runtime: Runtime, pr
                                                            tmp_path: Path, pg_url: str, maria_url: str) -> None:
     import psycopg
 
-    backends = Backends(tmp_path, sql={"pg": {"type": "postgres", "url": pg_url},
-                                       "maria": {"type": "mysql", "url": maria_url}})
+    backends = Backends(tmp_path, sql={"pg": {"type": "postgres", "url": pg_url, "allow_superuser": True},
+                                       "maria": {"type": "mysql", "url": maria_url, "allow_superuser": True}})
     host = make_host(runtime, probe_wasm, backends, '[sql]\ndatabases = ["default", "pg", "maria"]\n')
     async with client(host) as c:
         for db in ("default", "pg", "maria"):
@@ -294,8 +299,9 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 def test_outbound_allow_list_on_every_hop(upstream: int) -> None:
-    client = httpx.Client()
-    host = OutboundHttpHost((f"http://127.0.0.1:{upstream}",), client, max_response_bytes=1024 * 1024)
+    pools = OutboundPools()
+    ctx = InvocationContext("f", limits=Limits(max_outbound_response_bytes=1024 * 1024))
+    host = OutboundHttpHost(OutboundHttpHost.parse([f"http://127.0.0.1:{upstream}"]), pools, ctx)
 
     def get(url: str) -> object:
         return host.send(OutgoingRequest("GET", url, [], BodyText("")))
@@ -315,11 +321,11 @@ def test_outbound_allow_list_on_every_hop(upstream: int) -> None:
     assert escape.tag == "err" and isinstance(escape.value, OutboundHttpErrorDenied)  # type: ignore[attr-defined]
     too_big = get(f"http://127.0.0.1:{upstream}/big")
     assert too_big.tag == "err" and "larger than" in too_big.value.value  # type: ignore[attr-defined]
-    by_name = OutboundHttpHost((f"http://localhost:{upstream}",), client)
+    by_name = OutboundHttpHost(OutboundHttpHost.parse([f"http://localhost:{upstream}"]), pools, ctx)
     literal = by_name.send(OutgoingRequest("GET", f"http://127.0.0.1:{upstream}/ok", [], BodyText("")))
     assert literal.tag == "err" and isinstance(literal.value, OutboundHttpErrorDenied)  # IP literal for a name
     assert by_name.send(OutgoingRequest("GET", f"http://localhost:{upstream}/ok", [], BodyText(""))).tag == "ok"
-    client.close()
+    pools.close()
 
 
 @pytest.mark.parametrize("fn", ["probe", "pyprobe"])

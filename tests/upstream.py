@@ -1,10 +1,13 @@
-"""A tiny upstream HTTP server for outbound-HTTP tests: /ok, /big, /redirect?to=URL."""
+"""A tiny upstream HTTP server for outbound-HTTP tests: /ok, /big, /redirect?to=URL, cookies, slow answers."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -20,9 +23,36 @@ async def redirect(request: Request) -> Response:
     return RedirectResponse(request.query_params["to"], status_code=302)
 
 
+async def set_cookie(request: Request) -> Response:
+    response = PlainTextResponse("cookie set")
+    response.set_cookie("session", "secret-of-" + request.query_params.get("who", "someone"))
+    return response
+
+
+async def echo_cookie(request: Request) -> Response:
+    return PlainTextResponse(f"cookie={request.headers.get('cookie', '')}")
+
+
+async def trickle(request: Request) -> Response:
+    """One byte every half second, 30 bytes in all: each read is quick, the whole is not."""
+    async def drip() -> AsyncIterator[bytes]:
+        for _ in range(30):
+            yield b"."
+            await anyio.sleep(0.5)
+
+    return StreamingResponse(drip())
+
+
+async def stall(request: Request) -> Response:
+    await anyio.sleep(30)
+    return PlainTextResponse("too late")
+
+
 async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
 app = Starlette(routes=[Route("/ok", ok, methods=["GET", "POST"]), Route("/big", big), Route("/redirect", redirect),
+                        Route("/set-cookie", set_cookie), Route("/echo-cookie", echo_cookie),
+                        Route("/trickle", trickle), Route("/stall", stall),
                         Route("/_wasmlet/health", health), Route("/hello/latest/hello", health)])

@@ -1,0 +1,137 @@
+"""Isolation: one function never observes or affects another except through what both were
+granted — no cookies or connections shared through the host, no secrets through config,
+wildcards that match whole labels only, module calls inside the caller's deadline and limits."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import free_port, running
+
+from wasmlet.asgi import Host
+from wasmlet.bindings.faas import BodyText, OutgoingRequest, Request
+from wasmlet.capabilities import InvocationContext
+from wasmlet.capabilities.config import ConfigHost
+from wasmlet.capabilities.modules import ModulesHost
+from wasmlet.capabilities.outbound_http import OriginPattern, OutboundHttpHost, OutboundPools
+from wasmlet.manifest import Grants, Limits, Manifest, ManifestError
+from wasmlet.registry import MemoryRegistry
+from wasmlet.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("upstream") / "log"
+    args = ["-m", "uvicorn", "upstream:app", "--port", str(port), "--log-level", "warning"]
+    with running(args, f"http://127.0.0.1:{port}/_wasmlet/health", log, cwd=Path(__file__).parent,
+                 command=[sys.executable]):
+        yield port
+
+
+def outbound(upstream: int, function: str, pools: OutboundPools, timeout_s: float = 10) -> OutboundHttpHost:
+    ctx = InvocationContext(function, deadline=time.monotonic() + timeout_s)
+    return OutboundHttpHost(OutboundHttpHost.parse([f"http://127.0.0.1:{upstream}"]), pools, ctx)
+
+
+def get(host: OutboundHttpHost, url: str) -> object:
+    return host.send(OutgoingRequest("GET", url, [], BodyText("")))
+
+
+def test_cookies_never_cross_functions_or_invocations(upstream: int) -> None:
+    """A session cookie one function received used to be sent by every other function."""
+    pools = OutboundPools()
+    base = f"http://127.0.0.1:{upstream}"
+    got = get(outbound(upstream, "alice", pools), f"{base}/set-cookie?who=alice")
+    assert got.tag == "ok" and any(k == "set-cookie" for k, _ in got.value.headers)  # type: ignore[attr-defined]
+    for who in ("bob", "alice"):  # another function, and the same function's next invocation
+        echoed = get(outbound(upstream, who, pools), f"{base}/echo-cookie")
+        assert echoed.tag == "ok" and echoed.value.body == BodyText("cookie="), who  # type: ignore[attr-defined]
+    pools.close()
+
+
+def test_outbound_obeys_the_invocation_deadline(upstream: int) -> None:
+    """An upstream sending one byte every 0.5 s (each read quick) once held a request 35 s."""
+    pools = OutboundPools()
+    base = f"http://127.0.0.1:{upstream}"
+    for path in ("/trickle", "/stall"):
+        start = time.monotonic()
+        result = get(outbound(upstream, "slow", pools, timeout_s=1.0), base + path)
+        took = time.monotonic() - start
+        assert result.tag == "err" and result.value.__class__.__name__ == "OutboundHttpErrorTimeout", path  # type: ignore[attr-defined]
+        assert took < 1.8, f"{path} took {took:.1f}s for a 1 s deadline"
+    expired = OutboundHttpHost(OutboundHttpHost.parse([base]), pools,
+                               InvocationContext("late", deadline=time.monotonic() - 1))
+    assert get(expired, f"{base}/ok").tag == "err"  # nothing is sent after the deadline
+    pools.close()
+
+
+def test_wildcards_match_whole_labels_only() -> None:
+    p = OriginPattern.parse("https://*.example.com")
+    assert p.matches("https", "api.example.com", 443) and p.matches("https", "a.b.example.com", 443)
+    assert not p.matches("https", "example.com", 443) and not p.matches("https", "evilexample.com", 443)
+    for bad in ("https://*example.com", "https://api.*.com", "https://ex*.com", "https://*.*.com"):
+        with pytest.raises(ValueError, match="whole labels"):
+            OriginPattern.parse(bad)
+    with pytest.raises(ManifestError, match="whole labels"):
+        Manifest.from_toml('[outbound_http]\nallowed_hosts = ["https://*example.com"]\n')
+
+
+def test_wasmlet_secrets_cannot_be_granted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest could read the admin token through `config.env`."""
+    monkeypatch.setenv("WASMLET_ADMIN_TOKEN", "s3cret")
+    with pytest.raises(ManifestError, match="WASMLET_ADMIN_TOKEN is wasmlet's own setting"):
+        Manifest.from_toml('[config]\nenv = ["WASMLET_ADMIN_TOKEN"]\n')
+    stored = ConfigHost(Grants(env=("WASMLET_ADMIN_TOKEN", "wasmlet_admin_token")))  # stored before the check
+    assert stored.get("WASMLET_ADMIN_TOKEN").tag == "err"  # type: ignore[attr-defined]
+    assert stored.get("wasmlet_admin_token").tag == "err"  # type: ignore[attr-defined]
+
+
+class _Invoker:
+    def __init__(self, body: str, sleep: float = 0.0) -> None:
+        self.body, self.sleep, self.calls = body, sleep, 0
+
+    def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> object:
+        from wasmlet.bindings.faas import Response
+
+        self.calls += 1
+        return Response(200, [], BodyText(self.body))
+
+
+def test_module_call_results_and_deadlines_are_bounded() -> None:
+    req = Request("GET", "/", "", [], BodyText(""), "")
+    big = ModulesHost(("callee",), _Invoker("x" * 2000), InvocationContext("caller",
+                      limits=Limits(max_module_response_bytes=1000)))  # type: ignore[arg-type]
+    result = big.call("callee", req)
+    assert result.tag == "err" and "over the limit of 1000" in result.value.value  # type: ignore[attr-defined]
+    invoker = _Invoker("ok")
+    late = ModulesHost(("callee",), invoker, InvocationContext("caller", deadline=time.monotonic() - 0.1))  # type: ignore[arg-type]
+    assert late.call("callee", req).tag == "err" and invoker.calls == 0  # type: ignore[attr-defined]
+
+
+async def test_module_callee_runs_inside_the_callers_deadline(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    """The callee loops forever with a 30 s timeout of its own; the caller has 1 s in all."""
+    registry = MemoryRegistry()
+    registry.put("caller", probe_wasm["python"].read_bytes(),
+                 Manifest.from_toml('[modules]\nallowed = ["looper"]\n[limits]\ntimeout_ms = 1000\n'))
+    registry.put("looper", probe_wasm["rust"].read_bytes(), Manifest.from_toml("[limits]\ntimeout_ms = 30000\n"))
+    host = Host(runtime, registry)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://t", timeout=60) as c:
+        assert (await c.get("/caller/latest/call?module=looper&path=/hello")).text == "200 hello from rust"
+        start = time.monotonic()  # both compiled now: only the call is timed
+        r = await c.get("/caller/latest/call?module=looper&path=/loop")
+        took = time.monotonic() - start
+    assert r.status_code in (502, 504), r.text
+    assert took < 3, f"the module call ran {took:.1f}s past a 1 s deadline"
