@@ -19,6 +19,8 @@ from wasmtime.component import Component
 from .errors import LoadError
 
 log = logging.getLogger("wasmlet")
+MAX_TIMEOUT_MS = 15 * 60 * 1000
+"""The longest deadline a manifest may set (see `manifest._LIMIT_RANGES`)."""
 
 
 def _wasmtime_version() -> str:
@@ -137,6 +139,12 @@ class Engine:
     def ticks(self, timeout_ms: int) -> int:
         """Epoch ticks for a deadline of `timeout_ms` (at least one)."""
         return max(1, -(-timeout_ms // self.settings.epoch_tick_ms))
+
+    def interrupt_all(self) -> None:
+        """Moves the epoch past every deadline a store can have, so every running guest traps
+        at its next check (shutdown after the grace period: nothing may outlive it)."""
+        for _ in range(self.ticks(MAX_TIMEOUT_MS) + 1):
+            self.wasm.increment_epoch()
 
     def close(self) -> None:
         """Stops the epoch ticker."""

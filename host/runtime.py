@@ -215,7 +215,7 @@ class Runtime:
                 _collect(capture, ctx)
             if attempt:
                 ctx.release()
-            ctx.finish_log()
+            ctx.finish()
             # free the instance's memories now, not when the garbage collector next runs
             # (a trap's traceback holds frames that reference the store)
             instance = None

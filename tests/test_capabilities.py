@@ -191,14 +191,14 @@ def kv_rows(path: Path) -> list[tuple[str, bytes]]:
 @pytest.mark.parametrize("fn", ["probe", "pyprobe"])
 async def test_guest_config_and_kv_hostcalls(runtime: Runtime, probe_wasm: dict[str, Path], tmp_path: Path,
                                              fn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WASMLET_TEST_SECRET", "from-env")
-    monkeypatch.setenv("WASMLET_TEST_HIDDEN", "hidden")
+    monkeypatch.setenv("TEST_FN_SECRET", "from-env")
+    monkeypatch.setenv("TEST_FN_HIDDEN", "hidden")
     host = make_host(runtime, probe_wasm, Backends(tmp_path),
-                     '[config]\ngreeting = "hi"\nenv = ["WASMLET_TEST_SECRET"]\n[kv]\nstores = ["default"]\n')
+                     '[config]\ngreeting = "hi"\nenv = ["TEST_FN_SECRET"]\n[kv]\nstores = ["default"]\n')
     async with client(host) as c:
         assert (await c.get(f"/{fn}/latest/config?key=greeting")).text in ("Some(\"hi\")", "'hi'")
-        assert "from-env" in (await c.get(f"/{fn}/latest/config?key=WASMLET_TEST_SECRET")).text
-        hidden = await c.get(f"/{fn}/latest/config?key=WASMLET_TEST_HIDDEN")
+        assert "from-env" in (await c.get(f"/{fn}/latest/config?key=TEST_FN_SECRET")).text
+        hidden = await c.get(f"/{fn}/latest/config?key=TEST_FN_HIDDEN")
         assert hidden.status_code == 403 and "denied" in hidden.text
         assert (await c.get(f"/{fn}/latest/kv?op=set&key=k1&value=v1")).text == "ok"
         assert "v1" in (await c.get(f"/{fn}/latest/kv?op=get&key=k1")).text

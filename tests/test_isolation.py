@@ -135,3 +135,40 @@ async def test_module_callee_runs_inside_the_callers_deadline(runtime: Runtime, 
         took = time.monotonic() - start
     assert r.status_code in (502, 504), r.text
     assert took < 3, f"the module call ran {took:.1f}s past a 1 s deadline"
+
+
+def test_a_transaction_left_open_does_not_carry_over(tmp_path: Path) -> None:
+    """Invocations share a thread's connection: a BEGIN left open must end with its invocation,
+    or the next function on that thread runs inside it (and sees its uncommitted rows)."""
+    from wasmlet.bindings.faas import ValueInteger
+    from wasmlet.capabilities.backends import Backends
+    from wasmlet.capabilities.sql import SqlHost
+
+    backends = Backends(tmp_path)
+    first = InvocationContext("a", deadline=time.monotonic() + 10)
+    a = SqlHost(("default",), backends.sql, first)
+    assert a.execute("default", "CREATE TABLE t (v TEXT)", []).tag == "ok"  # type: ignore[attr-defined]
+    assert a.execute("default", "BEGIN", []).tag == "ok"  # type: ignore[attr-defined]
+    assert a.execute("default", "INSERT INTO t VALUES ('uncommitted')", []).tag == "ok"  # type: ignore[attr-defined]
+    first.finish()  # the runtime does this when the invocation ends, however it ends
+    b = SqlHost(("default",), backends.sql, InvocationContext("b", deadline=time.monotonic() + 10))
+    seen = b.query("default", "SELECT count(*) FROM t", [])
+    assert seen.tag == "ok" and seen.value.rows == [[ValueInteger(0)]]  # type: ignore[attr-defined]
+    assert b.execute("default", "INSERT INTO t VALUES ('mine')", []).tag == "ok"  # type: ignore[attr-defined]
+
+
+def test_cleanup_runs_however_the_invocation_ends(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    from wasmlet import BodyText as Text
+    from wasmlet import EventHttp, GuestTrap
+
+    for path, fails in (("/hello", False), ("/panic", True)):
+        ctx, called = InvocationContext("f"), []
+        ctx.at_finish(lambda called=called, path=path: called.append(path))  # type: ignore[misc]
+        fn = runtime.load_file(probe_wasm["rust"])
+        event = EventHttp(Request("GET", path, "", [], Text(""), ""))
+        if fails:
+            with pytest.raises(GuestTrap):
+                runtime.invoke(fn, event, ctx=ctx)
+        else:
+            runtime.invoke(fn, event, ctx=ctx)
+        assert called == [path]

@@ -7,6 +7,7 @@ import math
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..manifest import Limits
@@ -25,6 +26,16 @@ def escape_control(text: str) -> str:
         return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
     return _CONTROL.sub(one, text)
+
+
+_stop_at = [math.inf]
+"""When the host stopped: every invocation's deadline is at most this (see `stop_invocations`)."""
+
+
+def stop_invocations() -> None:
+    """Ends every invocation's time now: hostcalls that check their deadline fail from here on
+    (shutdown after the grace period)."""
+    _stop_at[0] = time.monotonic()
 
 
 class DeadlineExceeded(Exception):
@@ -52,14 +63,33 @@ class InvocationContext:
     log_bytes: int = 0
     log_dropped: int = 0
     """Lines over `limits.max_log_lines` / `max_log_bytes`, counted and not written."""
+    finishers: list[Callable[[], None]] | None = None
+    """What must run when the invocation ends, however it ends (see `at_finish`)."""
+
+    def at_finish(self, action: Callable[[], None]) -> None:
+        """Runs `action` when the invocation ends (e.g. rolling back a transaction it left open)."""
+        if self.finishers is None:
+            self.finishers = []
+        if action not in self.finishers:
+            self.finishers.append(action)
+
+    def finish(self) -> None:
+        """Runs the finishers (each once, errors logged, never raised) and reports dropped log lines."""
+        finishers, self.finishers = self.finishers or [], None
+        for action in finishers:
+            try:
+                action()
+            except Exception:
+                self.logger.exception("cleaning up after %s failed", self.function)
+        self.finish_log()
 
     def remaining(self) -> float:
-        """Seconds left before the deadline (negative once it has passed)."""
-        return self.deadline - time.monotonic()
+        """Seconds left before the deadline (negative once it has passed, or once the host stops)."""
+        return min(self.deadline, _stop_at[0]) - time.monotonic()
 
     def check_deadline(self, what: str) -> float:
         """Seconds left; raises `DeadlineExceeded` when none are (a hostcall must not start)."""
-        left = self.deadline - time.monotonic()
+        left = self.remaining()
         if left <= 0:
             raise DeadlineExceeded(f"{what}: the invocation's deadline has passed")
         return left

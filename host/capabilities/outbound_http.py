@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 5
+_UNBOUNDED_S = 30.0
+"""The longest a request may take when its invocation has no deadline (a host-level call)."""
 _DROPPED_REQUEST_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
                             "te", "trailer", "proxy-authorization", "proxy-connection"}
 _DROPPED_RESPONSE_HEADERS = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
@@ -89,18 +91,18 @@ def origin_of(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname.lower(), parts.port or DEFAULT_PORTS[parts.scheme]
 
 
-_deadline = threading.local()
-"""The deadline of the request this thread is sending (see `_cap`)."""
+_sending = threading.local()
+"""The invocation whose request this thread is sending (see `_cap`)."""
 
 
 def _cap(timeout: float | None, kind: str) -> float:
     """`timeout` cut to what is left of this thread's invocation deadline; raises once none is."""
     import httpcore
 
-    deadline: float | None = getattr(_deadline, "value", None)
-    if deadline is None:
+    ctx: InvocationContext | None = getattr(_sending, "ctx", None)
+    if ctx is None:
         return 30.0 if timeout is None else timeout
-    left = deadline - time.monotonic()
+    left = min(ctx.remaining(), _UNBOUNDED_S)
     if left <= 0:
         raise (httpcore.ConnectTimeout if kind == "connect" else httpcore.ReadTimeout)("deadline exceeded")
     return left if timeout is None else min(timeout, left)
@@ -209,7 +211,7 @@ class OutboundHttpHost:
         body: bytes | None = body_bytes(request.body) or None
         headers = [(k, v) for k, v in request.headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
         pool = self.pools.for_function(self.ctx.function)
-        _deadline.value = self.ctx.deadline if self.ctx.deadline != float("inf") else time.monotonic() + 30.0
+        _sending.ctx = self.ctx
         try:
             for _ in range(MAX_REDIRECTS + 1):
                 if not self.allowed(url):
@@ -231,7 +233,7 @@ class OutboundHttpHost:
                     method, body = "GET", None
             return Err(OutboundHttpErrorFailed(f"more than {MAX_REDIRECTS} redirects"))
         finally:
-            _deadline.value = None
+            _sending.ctx = None
 
     def _one(self, pool: httpcore.ConnectionPool, method: str, url: str, headers: list[tuple[str, str]],
              body: bytes | None) -> Any:
