@@ -37,8 +37,8 @@ def server(orders_wasm: dict[str, Path], pg_url: str, maria_url: str,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("orders")
     (root / "wasmlet.toml").write_text(
-        f'data_dir = "data"\n[sql.pg]\ntype = "postgres"\nurl = "{pg_url}"\n'
-        f'[sql.maria]\ntype = "mysql"\nurl = "{maria_url}"\n')
+        f'data_dir = "data"\n[sql.pg]\ntype = "postgres"\nurl = "{pg_url}"\nallow_superuser = true\n'
+        f'[sql.maria]\ntype = "mysql"\nurl = "{maria_url}"\nallow_superuser = true\n')  # the test services' roles
     args = ["dev", "--config", str(root / "wasmlet.toml")]
     for lang in LANGS:
         for backend in BACKENDS:

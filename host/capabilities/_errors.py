@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 
 from wasmlet_bindgen.abi import Err, Ok, Result
 
-from ._context import InvocationContext
+from ._context import DeadlineExceeded, InvocationContext
 
 B = TypeVar("B")
 T = TypeVar("T")
@@ -24,18 +24,31 @@ def scrub(message: str) -> str:
     return _KEYWORD_PASSWORD.sub(r"\1***", message)[:2000]
 
 
+class Refused(Exception):
+    """The host refused a hostcall by its own rules (authorizer, limits, configuration);
+    the message is the whole reason the guest sees."""
+
+
 def run_granted(granted: frozenset[str], label: str, what: str, open_backend: Callable[[str], B], op: Callable[[B], T],
-                denied: Callable[[str], E], failed: Callable[[str], E]) -> Result[T, E]:
+                denied: Callable[[str], E], failed: Callable[[str], E],
+                ctx: InvocationContext | None = None) -> Result[T, E]:
     """The shape of every labelled hostcall: refuse an ungranted label before touching
-    anything, open the backend, run `op`, and turn failures into typed errors."""
+    anything, refuse to start past the invocation's deadline, open the backend, run `op`,
+    and turn failures into typed errors."""
     if label not in granted:
         return Err(denied(f"{what} {label!r} is not granted"))
     try:
+        if ctx is not None:
+            ctx.check_deadline(f"{what} {label!r}")
         backend = open_backend(label)
+    except (Refused, DeadlineExceeded) as exc:
+        return Err(failed(scrub(str(exc))))
     except Exception as exc:
         return Err(failed(scrub(f"{what} {label!r} is not available: {exc}")))
     try:
         return Ok(op(backend))
+    except (Refused, DeadlineExceeded) as exc:
+        return Err(failed(scrub(str(exc))))
     except Exception as exc:
         return Err(failed(scrub(f"{type(exc).__name__}: {exc}")))
 

@@ -25,6 +25,7 @@ class BackendConfigError(ValueError):
 
 
 def _check(kind: str, tables: dict[str, Any], types: tuple[str, ...]) -> None:
+    """Refuses a `[kv.*]` / `[sql.*]` table with a wrong type, a missing url or a non-boolean flag."""
     for label, table in tables.items():
         if not isinstance(table, dict):
             raise BackendConfigError(f"[{kind}.{label}] must be a table")
@@ -33,6 +34,8 @@ def _check(kind: str, tables: dict[str, Any], types: tuple[str, ...]) -> None:
             raise BackendConfigError(f"{kind}.{label}.type: expected one of {', '.join(types)}, got {t!r}")
         if t in ("redis", "postgres", "mysql") and not isinstance(table.get("url"), str):
             raise BackendConfigError(f"{kind}.{label}.url: a {t} backend needs a url")
+        if not isinstance(table.get("allow_superuser", False), bool):
+            raise BackendConfigError(f"{kind}.{label}.allow_superuser: expected true or false")
 
 
 class Backends:
@@ -49,6 +52,7 @@ class Backends:
         self._lock = threading.Lock()
 
     def kv(self, label: str) -> KvBackend:
+        """The key-value backend serving `label`."""
         def make(table: dict[str, Any]) -> KvBackend:
             if table["type"] == "redis":
                 return RedisKv(table["url"], label)
@@ -57,11 +61,13 @@ class Backends:
         return self._get(self._kv, self.kv_config, "key-value", label, make)
 
     def sql(self, label: str) -> SqlBackend:
+        """The SQL backend serving `label`."""
         def make(table: dict[str, Any]) -> SqlBackend:
+            allow_superuser = bool(table.get("allow_superuser", False))
             if table["type"] == "postgres":
-                return PostgresSql(table["url"])
+                return PostgresSql(table["url"], allow_superuser)
             if table["type"] == "mysql":
-                return MysqlSql(table["url"])
+                return MysqlSql(table["url"], allow_superuser)
             return SqliteSql(self._path(table, f"sql-{label}.sqlite3"))
 
         return self._get(self._sql, self.sql_config, "SQL", label, make)
@@ -78,5 +84,11 @@ class Backends:
             return made[label]
 
     def _path(self, table: dict[str, Any], default: str) -> Path:
+        """A SQLite store's file: `path` (operator config) or the default under the data directory,
+        never the host's registry."""
         path = table.get("path")
-        return self.data_dir / (path if isinstance(path, str) else default)
+        full = self.data_dir / (path if isinstance(path, str) else default)
+        resolved = full.resolve()
+        if resolved.parent == self.data_dir.resolve() and resolved.name.startswith("registry."):
+            raise LookupError(f"{full.name} is the host's registry: a kv or sql label must use another file")
+        return full
