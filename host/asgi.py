@@ -4,6 +4,15 @@ Async code is anyio, so it runs on asyncio and trio. Each invocation runs in a
 worker thread (a slow guest never stalls the event loop), capped globally and
 per function; traps, timeouts and bad responses map to 500, 504 and 502, every
 response carries `x-request-id` and every error body is JSON.
+
+Routing reads `raw_path`, so a percent-encoded slash is never a separator: the
+function and version segments are matched exactly as sent (a `%` in either is
+404, since no name contains one), and the rest, the sub-path the guest sees, is
+percent-decoded once (`/f/latest/a%2Fb` reaches the guest as `/a/b`, like the
+decoded `scope["path"]` it got before). What reaches the wire is decided here,
+not by the guest: no body for 204, 205 and 304 or for any answer to HEAD (the
+headers, with the length the body would have had, are kept), no framing or
+hop-by-hop headers from the guest, and only header values a client can parse.
 """
 
 from __future__ import annotations
@@ -12,12 +21,12 @@ import json
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import unquote
 
 import anyio
 import anyio.to_thread
@@ -25,20 +34,18 @@ import anyio.to_thread
 from .bindings.faas import BodyText, Event, EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
 from .bodies import body_bytes, body_from_bytes
 from .capabilities import GuestLog, InvocationContext
+from .capabilities._context import escape_control
 from .capabilities.backends import Backends
 from .capabilities.config import ConfigHost
 from .capabilities.kv import KvHost
 from .capabilities.modules import ModulesHost
-from .capabilities.outbound_http import OutboundHttpHost
+from .capabilities.outbound_http import OutboundHttpHost, OutboundPools
 from .capabilities.sql import SqlHost
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
 from .manifest import Manifest
 from .metrics import Metrics
-from .registry import FunctionSource, Version
+from .registry import FunctionSource, RegistryError, Version
 from .runtime import CompiledFunction, OverBudget, Runtime
-
-if TYPE_CHECKING:
-    import httpx
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -52,7 +59,13 @@ _FORGIVE = 0.05
 _INLINE_LOAD_MAX = 4 << 20
 _INLINE_BINARY_MAX = 64 << 10
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what HTTP/1.1 clients (and uvicorn) refuse; tab is fine
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
+               "proxy-connection", "x-request-id"}
+_NO_BODY: dict[int, bytes | None] = {204: None, 205: b"0", 304: None}
+"""Statuses that never carry a body: the content-length the host sends for each (None: none)."""
+_CLOSE = [(b"connection", b"close")]
+_NO_BODY_VERSIONS = ("1.0", "1.1")
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,13 @@ class HostSettings:
     inline_strikes: int = 3
     """Overruns, net of forgiveness (each quick call wears 1/20 of one away), after which
     a function version runs in worker threads until quick calls bring it back."""
+    body_timeout_ms: int = 10_000
+    """The longest a request body may take to arrive; past it 408 and the connection closes.
+    A request counts against `max_in_flight` and `max_concurrency` only once its body is in."""
+    max_headers: int = 100
+    """Request headers allowed; more is 431 (the uvicorn protocol refuses earlier, while parsing)."""
+    public_metrics: bool = False
+    """Serve `/_wasmlet/metrics` on this (public) app too; by default only the admin API has them."""
 
 
 class _Reject(Exception):
@@ -95,8 +115,7 @@ class Host:
         self.source = source
         self.settings = settings or HostSettings()
         self.backends = backends or Backends(Path(".wasmlet/data"))
-        self._http: httpx.Client | None = None
-        self._http_lock = threading.Lock()
+        self.outbound = OutboundPools()
         self._imports: dict[Manifest, Callable[[InvocationContext], FunctionImports]] = {}
         self.metrics = Metrics()
         self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
@@ -108,36 +127,42 @@ class Host:
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            elif scope["type"] == "websocket":
+                await _refuse_websocket(scope, receive, send)
             return
         rid = f"{random.getrandbits(128):032x}"  # no system call (os.urandom cost 4 % of a hello)
         start = time.perf_counter()
-        path: str = scope["path"]
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
         fn_label, version_label = "-", "-"
         status, sent = 500, 0
         try:
-            if path == "/_wasmlet/health":
+            if raw == b"/_wasmlet/health":
                 status, sent = await _send(send, 200, b'{"status":"ok"}', rid, "application/json")
                 return
-            if path == "/_wasmlet/metrics":
+            if raw == b"/_wasmlet/metrics" and self.settings.public_metrics:
                 status, sent = await _send(send, 200, self.metrics.render(), rid,
                                            "text/plain; version=0.0.4; charset=utf-8")
                 return
-            parts = path.split("/", 3)
-            if len(parts) < 3 or not parts[1] or not parts[2]:
+            if len(scope["headers"]) > self.settings.max_headers:
+                raise _Reject(431, f"more than {self.settings.max_headers} request headers", _CLOSE)
+            parts = raw.split(b"/", 3)
+            if len(parts) < 3 or not parts[1] or not parts[2] or parts[1] == b"_wasmlet":
                 raise _Reject(404, "no function here: use /<function>/<version>/<path>")
-            name, ver = parts[1], parts[2]
-            version = self.source.resolve(name, ver)
+            name, ver = parts[1].decode("latin-1"), parts[2].decode("latin-1")
+            version = None if "%" in name or "%" in ver else self.source.resolve(name, ver)
             if version is None:
-                raise _Reject(404, f"unknown function or version: {name}/{ver}")
+                raise _Reject(404, f"unknown function or version: {escape_control(name)}/{escape_control(ver)}")
             fn_label, version_label = name, version.version
             status, sent = await self._serve(scope, receive, send, version, f"/{name}/{ver}",
-                                             "/" + (parts[3] if len(parts) > 3 else ""), rid)
+                                             _sub_path(parts), rid)
         except _Reject as r:
             status, sent = await _send_error(send, r.status, r.message, rid, r.headers)
+        except Exception:
+            log.exception("internal error serving %s (request %s)", escape_control(scope["path"]), rid)
+            status, sent = await _send_error(send, 500, "internal error in the host", rid, _CLOSE)
         finally:
             elapsed = time.perf_counter() - start
             if fn_label != "-":  # only known functions: unknown names must not grow the label space
@@ -151,8 +176,7 @@ class Host:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._http is not None:
-                    self._http.close()
+                self.outbound.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -160,6 +184,8 @@ class Host:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, version: Version, mount: str,
                      sub_path: str, rid: str) -> tuple[int, int]:
         manifest = version.manifest
+        # the body first: a client trickling it must not hold a slot meant for running functions
+        body = await _read_body(scope, receive, manifest.max_body_bytes, self.settings.body_timeout_ms)
         if self._in_flight >= self.settings.max_in_flight:
             raise _Reject(503, "host is at capacity, retry shortly", [(b"retry-after", b"1")])
         if self._per_function.get(version.function, 0) >= manifest.max_concurrency:
@@ -168,7 +194,6 @@ class Host:
         self._in_flight += 1
         self._per_function[version.function] = self._per_function.get(version.function, 0) + 1
         try:
-            body = await _read_body(scope, receive, manifest.max_body_bytes)
             compiled = await self._compiled_for(version)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             request_body = body_from_bytes(body)
@@ -196,8 +221,8 @@ class Host:
             finally:
                 self.metrics.in_flight.dec()
             out_headers = _check_response(response)
-            payload = body_bytes(response.body)
-            return await _send(send, response.status, payload, rid, None, out_headers)
+            return await _send_guest(send, response.status, body_bytes(response.body), rid, out_headers,
+                                     scope["method"] == "HEAD")
         finally:
             self._in_flight -= 1
             self._per_function[version.function] -= 1
@@ -250,7 +275,7 @@ class Host:
                 if size is not None and size < _INLINE_LOAD_MAX:
                     return self.compiled(version)  # a small compiled artifact maps in well under a millisecond
                 return await anyio.to_thread.run_sync(self.compiled, version)
-            except (OSError, LoadError) as exc:
+            except (OSError, LoadError, RegistryError) as exc:
                 raise _Reject(500, f"{version.function}/{version.version} could not be loaded: {exc}") from None
 
     def compiled(self, version: Version) -> CompiledFunction:
@@ -267,15 +292,6 @@ class Host:
         """Keeps an already compiled function (the dev server loads before it swaps versions)."""
         self._compiled[compiled.sha256] = compiled
 
-    def http_client(self) -> httpx.Client:
-        """The client all outbound HTTP shares, made on first use."""
-        with self._http_lock:
-            if self._http is None:
-                import httpx
-
-                self._http = httpx.Client(http2=False, limits=httpx.Limits(max_connections=100))
-            return self._http
-
     def imports_for(self, manifest: Manifest) -> Callable[[InvocationContext], FunctionImports]:
         """The hostcall implementations an invocation gets: exactly what the manifest grants
         (built once per manifest; only the per-invocation parts are made per call)."""
@@ -284,14 +300,14 @@ class Host:
             return cached
         grants = manifest.grants
         config = ConfigHost(grants)
-        outbound = OutboundHttpHost(grants.allowed_hosts, self.http_client,
-                                    timeout_s=min(30.0, manifest.timeout_ms / 1000))
+        patterns, pools = OutboundHttpHost.parse(grants.allowed_hosts), self.outbound
         kv_labels, sql_labels = frozenset(grants.kv), frozenset(grants.sql)
         kv_backends, sql_backends = self.backends.kv, self.backends.sql
 
         def factory(ctx: InvocationContext) -> FunctionImports:
             return FunctionImports(log=GuestLog(ctx), config=config, kv=KvHost(kv_labels, kv_backends, ctx),
-                                   sql=SqlHost(sql_labels, sql_backends, ctx), outbound_http=outbound,
+                                   sql=SqlHost(sql_labels, sql_backends, ctx),
+                                   outbound_http=OutboundHttpHost(patterns, pools, ctx),
                                    modules=ModulesHost(grants.modules, self, ctx))
 
         self._imports[manifest] = factory
@@ -302,9 +318,13 @@ class Host:
         target = self.source.resolve(name, version)
         if target is None:
             raise LookupError(f"unknown function or version: {name}/{version}")
-        compiled = self.compiled(target)
+        try:
+            compiled = self.compiled(target)
+        except (OSError, LoadError, RegistryError) as exc:
+            raise InvocationError(f"could not be loaded: {exc}", function=target.function) from None
         ctx = InvocationContext(target.function, target.version, parent.request_id,
-                                logging.getLogger(f"wasmlet.guest.{target.function}"), depth=parent.depth + 1)
+                                logging.getLogger(f"wasmlet.guest.{target.function}"), depth=parent.depth + 1,
+                                deadline=parent.deadline)  # the callee gets what is left of the caller's time
         call = replace(request, mount=f"/{name}/{version}")
         return self.runtime.invoke(compiled, EventCall(ModuleCall(parent.function, call)),
                                    limits=target.manifest.limits, ctx=ctx, imports=self.imports_for(target.manifest))
@@ -318,6 +338,7 @@ class Host:
             return
         client = scope.get("client") or ("-", 0)
         target = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
+        target = escape_control(target)  # a decoded %0a must not start a forged log line
         if self.settings.json_logs:
             access_log.info(json.dumps({
                 "client": client[0], "method": scope["method"], "target": target, "status": status,
@@ -328,16 +349,36 @@ class Host:
                             status, sent, elapsed * 1000, fn, ver, rid)
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """Reads the request body, refusing (413) as soon as it passes `limit`."""
+def _sub_path(parts: list[bytes]) -> str:
+    """What the guest sees as its path: the raw rest of the URL, percent-decoded once."""
+    sub = "/" + parts[3].decode("utf-8", "replace") if len(parts) > 3 else "/"
+    return unquote(sub) if "%" in sub else sub
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_ms: int) -> bytes:
+    """Reads the request body within `timeout_ms` (408), refusing (413) as soon as it passes `limit`."""
+    framed = False
     for key, value in scope["headers"]:
         if key == b"content-length":
             try:
                 declared = int(value)
             except ValueError:
-                raise _Reject(400, "invalid content-length") from None
+                raise _Reject(400, "invalid content-length", _CLOSE) from None
             if declared > limit:
-                raise _Reject(413, f"request body of {declared} bytes is over this function's limit of {limit}")
+                raise _Reject(413, f"request body of {declared} bytes is over this function's limit of {limit}",
+                              _CLOSE)
+            framed = declared > 0
+        elif key == b"transfer-encoding":
+            framed = True
+    if not framed and scope.get("http_version", "1.1") in _NO_BODY_VERSIONS:
+        return b""  # HTTP/1 with neither a length nor chunking has no body: nothing to wait for
+    with anyio.move_on_after(timeout_ms / 1000):
+        return await _collect_body(receive, limit)
+    raise _Reject(408, f"the request body did not arrive within {timeout_ms} ms", _CLOSE)
+
+
+async def _collect_body(receive: Receive, limit: int) -> bytes:
+    """The body's chunks until the last one; 413 past `limit`, 499 when the client goes away."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -347,7 +388,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _Reject(413, f"request body is over this function's limit of {limit} bytes")
+            raise _Reject(413, f"request body is over this function's limit of {limit} bytes", _CLOSE)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -368,7 +409,7 @@ def _check_response(response: Response) -> list[tuple[bytes, bytes]]:
     for name, value in response.headers:
         if not _TOKEN.match(name):
             raise _Reject(502, f"function returned an invalid header name {name[:40]!r}")
-        if any(c in value for c in "\r\n\0"):
+        if _BAD_VALUE.search(value):
             raise _Reject(502, f"function returned an invalid value for header {name!r}")
         if name.lower() in _HOP_BY_HOP:
             continue
@@ -377,6 +418,38 @@ def _check_response(response: Response) -> list[tuple[bytes, bytes]]:
         except UnicodeEncodeError:
             raise _Reject(502, f"function returned a non-Latin-1 value for header {name!r}") from None
     return out
+
+
+async def _send_guest(send: Send, status: int, body: bytes, rid: str, headers: list[tuple[bytes, bytes]],
+                      head: bool) -> tuple[int, int]:
+    """Sends a guest's response as HTTP allows it: no body for 204/205/304 or HEAD, the host's own length."""
+    if status in _NO_BODY:
+        length = _NO_BODY[status]
+    elif head:
+        length = str(len(body)).encode()
+    else:
+        return await _send(send, status, body, rid, None, headers)
+    if length is not None:
+        headers.append((b"content-length", length))
+    headers.append((b"x-request-id", rid.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+    return status, 0
+
+
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """Functions speak request/response only: a WebSocket handshake gets a JSON 501 (or a close)."""
+    rid = f"{random.getrandbits(128):032x}"
+    if (await receive())["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1003})
+        return
+    body = json.dumps({"error": "WebSocket is not supported", "status": 501, "request_id": rid}).encode()
+    await send({"type": "websocket.http.response.start", "status": 501, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", rid.encode())]})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 async def _send(send: Send, status: int, body: bytes, rid: str, content_type: str | None,

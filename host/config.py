@@ -27,6 +27,24 @@ class ServerConfig:
     access_log: bool = True
     inline_budget_ms: int = 10
     """How long a function granted only config and logging may first run on the event loop; 0: never."""
+    body_timeout_ms: int = 10_000
+    """The longest a request body may take to arrive (408 after it); it counts against no limit meanwhile."""
+    header_timeout_ms: int = 10_000
+    """The longest the request line and headers may take (uvicorn: 408 and close; hypercorn: keep_alive_s)."""
+    keep_alive_s: int = 5
+    """An idle keep-alive connection is closed after this long."""
+    max_header_bytes: int = 65_536
+    """Request line plus headers; more is 431."""
+    max_headers: int = 100
+    """Request header lines; more is 431."""
+    public_metrics: bool = False
+    """Also serve `/_wasmlet/metrics` on the public address (by default only the admin API's `/metrics`)."""
+
+    def __post_init__(self) -> None:
+        for key in ("body_timeout_ms", "header_timeout_ms", "keep_alive_s", "max_header_bytes", "max_headers"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"[server] {key} must be a positive integer, not {value!r}")
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,31 @@ uvicorn (httptools) on the standard asyncio loop is the default — see
 docs/performance.md for the measurements behind that (uvloop starves some
 connections while tiny guests run on the loop). `--server hypercorn` also runs on trio. Several apps
 (the public host and the admin API) share one process and one event loop.
+
+Connection limits (`ConnectionLimits`) hold on both servers, each its own way:
+
+- uvicorn runs `guarded_protocol`, its httptools protocol with a request-head
+  deadline (from connecting, or from the previous response, to the end of the
+  headers: a client trickling a header line every second is answered 408 and
+  dropped), header caps counted while parsing (431 before the head is buffered
+  whole: bytes of the request line and headers, and their number), and JSON
+  bodies with a request id for its own 400/408/431 answers. Idle keep-alive
+  connections close after `keep_alive_s`.
+- hypercorn: `keep_alive_timeout` starts at connect and after each response and
+  stops at a complete head, so it is the head deadline too (`header_timeout_s`
+  is not used); h11 caps the head at `max_header_bytes` (431), the app caps
+  the header count (431 JSON). hypercorn's own protocol errors have empty bodies.
+
+Request bodies have their own deadline in the app (`HostSettings.body_timeout_ms`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
+import random
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
@@ -35,6 +54,20 @@ class Listener:
     sock: socket.socket | None = None
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client connection may hold before the server drops it."""
+
+    keep_alive_s: int = 5
+    """An idle keep-alive connection is closed after this long."""
+    header_timeout_s: float = 10.0
+    """The request line and headers must arrive within this long (uvicorn; hypercorn uses keep_alive_s)."""
+    max_header_bytes: int = 64 << 10
+    """Request line plus headers; more is 431."""
+    max_headers: int = 100
+    """Header lines in one request; more is 431."""
+
+
 def parse_bind(bind: str, default_port: int = 3000) -> tuple[str, int]:
     """`127.0.0.1:3000`, `:3000`, `[::1]:3000` or `0.0.0.0` -> (host, port)."""
     if bind.startswith("["):
@@ -49,8 +82,9 @@ def parse_bind(bind: str, default_port: int = 3000) -> tuple[str, int]:
 
 async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: float = 30.0,
                 background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
-                on_ready: Callable[[], None] | None = None) -> None:
+                on_ready: Callable[[], None] | None = None, limits: ConnectionLimits | None = None) -> None:
     """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
+    limits = limits or ConnectionLimits()
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, stop)
@@ -59,9 +93,9 @@ async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: 
         async with anyio.create_task_group() as servers:
             for listener in listeners:
                 if server == "uvicorn":
-                    servers.start_soon(_uvicorn, listener, stop, grace_s)
+                    servers.start_soon(_uvicorn, listener, stop, grace_s, limits)
                 elif server == "hypercorn":
-                    servers.start_soon(_hypercorn, listener, stop, grace_s)
+                    servers.start_soon(_hypercorn, listener, stop, grace_s, limits)
                 else:
                     raise ValueError(f"unknown server {server!r} (uvicorn or hypercorn)")
             for listener in listeners:
@@ -79,12 +113,13 @@ async def _watch_signals(stop: anyio.Event) -> None:
             return
 
 
-async def _uvicorn(listener: Listener, stop: anyio.Event, grace_s: float) -> None:
+async def _uvicorn(listener: Listener, stop: anyio.Event, grace_s: float, limits: ConnectionLimits) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        listener.app, host=listener.host, port=listener.port, http="httptools", lifespan="on",
+        listener.app, host=listener.host, port=listener.port, http=guarded_protocol(limits), lifespan="on",
         log_config=None, access_log=False, timeout_graceful_shutdown=int(grace_s), server_header=False,
+        timeout_keep_alive=limits.keep_alive_s,
     )
     srv = uvicorn.Server(config)
 
@@ -99,12 +134,15 @@ async def _uvicorn(listener: Listener, stop: anyio.Event, grace_s: float) -> Non
         tg.cancel_scope.cancel()
 
 
-async def _hypercorn(listener: Listener, stop: anyio.Event, grace_s: float) -> None:
+async def _hypercorn(listener: Listener, stop: anyio.Event, grace_s: float, limits: ConnectionLimits) -> None:
     from hypercorn.config import Config
 
     config = Config()
     config.bind = [f"{listener.host}:{listener.port}"]
     config.graceful_timeout = grace_s
+    config.keep_alive_timeout = limits.keep_alive_s
+    config.h11_max_incomplete_size = limits.max_header_bytes
+    config.h2_max_header_list_size = limits.max_header_bytes
     config.accesslog = None
     config.errorlog = log
     if _running_trio():
@@ -115,6 +153,139 @@ async def _hypercorn(listener: Listener, stop: anyio.Event, grace_s: float) -> N
         from hypercorn.asyncio import serve as asyncio_serve
 
         await asyncio_serve(listener.app, config, shutdown_trigger=stop.wait)
+
+
+def _error_response(status: int, message: str) -> bytes:
+    """A complete JSON error response with a fresh request id, closing the connection."""
+    rid = f"{random.getrandbits(128):032x}"
+    body = json.dumps({"error": message, "status": status, "request_id": rid}).encode()
+    reason = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}.get(status, "")
+    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            f"x-request-id: {rid}\r\nconnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request head over the limits."""
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol with a head deadline, header caps and JSON errors (see the module doc)."""
+    import httptools
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    max_bytes, max_count = limits.max_header_bytes, limits.max_headers
+
+    class GuardedProtocol(HttpToolsProtocol):
+        _head_timer: asyncio.TimerHandle | None = None
+        _waiting_since: float | None = None
+        """When the connection began waiting for the current head (None: not waiting, a request runs)."""
+        _head_bytes = 0
+        _head_raw = 0
+        _head_count = 0
+        _over: str | None = None
+        _refused = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._waiting_since = self.loop.time()
+            self._head_timer = self.loop.call_later(limits.header_timeout_s, self._check_head)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused or self.parser is None:
+                return
+            self._unset_keepalive_if_required()
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                if self._should_upgrade():
+                    self.handle_websocket_upgrade()
+                else:
+                    self._unsupported_upgrade_warning()
+            except httptools.HttpParserError:
+                if self._over is not None:
+                    self._refuse(431, self._over)
+                else:
+                    self._refuse(400, "malformed HTTP request")
+            else:
+                if self._head_bytes:  # an unfinished head is buffered by the parser: count it as it grows
+                    self._head_raw += len(data)
+                    if self._head_raw > max_bytes:
+                        self._refuse(431, f"request head over {max_bytes} bytes")
+
+        def send_400_response(self, msg: str) -> None:
+            self._refuse(400, "malformed HTTP request")
+
+        def on_url(self, url: bytes) -> None:
+            self._head_bytes += len(url)
+            if self._head_bytes > max_bytes:
+                self._over_limit()
+            self.url += url  # what uvicorn's on_url does (inlined: this runs for every request)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._head_bytes += len(name) + len(value) + 4
+            self._head_count += 1
+            if self._head_count > max_count or self._head_bytes > max_bytes:
+                self._over_limit()
+            name = name.lower()  # what uvicorn's on_header does (inlined: this runs for every header)
+            if name == b"expect" and value.lower() == b"100-continue":
+                self.expect_100_continue = True
+            self.headers.append((name, value))
+
+        def on_headers_complete(self) -> None:
+            self._head_bytes = self._head_raw = self._head_count = 0  # counting starts again for the next head
+            self._waiting_since = None
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self.timeout_keep_alive_task is not None:  # idle now, waiting for the next head
+                self._waiting_since = self.loop.time()
+
+        def _over_limit(self) -> None:
+            """Stops the parser: the head has too many headers or too many bytes."""
+            if self._head_count > max_count:
+                self._over = f"more than {max_count} request headers"
+            else:
+                self._over = f"request head over {max_bytes} bytes"
+            raise _HeadTooLarge(self._over)
+
+        def _check_head(self) -> None:
+            """One timer per connection (no timer work per request): drops it once a head is overdue."""
+            self._head_timer = None
+            if self.transport.is_closing():
+                return
+            since = self._waiting_since
+            left = limits.header_timeout_s if since is None else since + limits.header_timeout_s - self.loop.time()
+            if left > 0:
+                self._head_timer = self.loop.call_later(left, self._check_head)
+            elif self._head_bytes:  # part of a head came: say why the connection goes
+                self._refuse(408, f"request head not received within {limits.header_timeout_s:g} s")
+            else:
+                self.transport.close()
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _refuse(self, status: int, message: str) -> None:
+            """Answers a JSON error and closes; with a response on its way (pipelining) it only closes."""
+            self._refused = True
+            self._stop_head_timer()
+            if self.transport.is_closing():
+                return
+            busy = self.pipeline or (self.cycle is not None and not self.cycle.response_complete)
+            if not busy:
+                self.transport.write(_error_response(status, message))
+            log.info("refused a request from %s: %d %s", self.client[0] if self.client else "-", status, message)
+            self.transport.close()
+
+    return GuardedProtocol
 
 
 def bind_workers(host: str, port: int, count: int) -> list[socket.socket]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,6 +78,12 @@ def probe_wasm() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def hostile_wasm() -> Path:
+    """A Rust guest that answers `/respond` with exactly the status, headers and body the query names."""
+    return build_guest("hostile-rust", ROOT / "tests" / "guests" / "hostile-rust", "rust", ROOT / "wit", "function")
+
+
+@pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     with Engine(cache_dir=tmp_path_factory.mktemp("compile-cache")) as eng:
         yield eng
@@ -121,7 +128,7 @@ def pg_url() -> str:
 def maria_url() -> str:
     from wasmlet.capabilities.sql import MysqlSql
 
-    return reachable("MariaDB", MARIA_URL, lambda url: MysqlSql(url).query("SELECT 1", []))
+    return reachable("MariaDB", MARIA_URL, lambda url: MysqlSql(url, allow_superuser=True).query("SELECT 1", []))
 
 
 @pytest.fixture(scope="session")
@@ -139,3 +146,28 @@ def orders_wasm() -> dict[str, Path]:
         "python": build_guest("orders-python", ROOT / "guest-python" / "examples" / "orders", "python", wit,
                               "function"),
     }
+
+
+def build_wat(name: str) -> Path:
+    """A hand-written component from `tests/guests/wat/NAME.wat` (no SDK, no language runtime)."""
+    from wasmlet.build import _tool
+
+    src = ROOT / "tests" / "guests" / "wat" / f"{name}.wat"
+    out = BUILD_DIR / f"wat-{name}-{_digest(src, ROOT / 'wit')}.wasm"
+    if not out.exists():
+        wasm_tools = _tool("wasm-tools")
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        core, embedded = out.with_suffix(".core"), out.with_suffix(".embedded")
+        subprocess.run([wasm_tools, "parse", str(src), "-o", str(core)], check=True)
+        subprocess.run([wasm_tools, "component", "embed", str(ROOT / "wit"), "--world", "function", str(core),
+                        "-o", str(embedded)], check=True)
+        subprocess.run([wasm_tools, "component", "new", str(embedded), "-o", str(out)], check=True)
+        core.unlink()
+        embedded.unlink()
+    return out
+
+
+@pytest.fixture(scope="session")
+def wat_wasm() -> dict[str, Path]:
+    """Hostile hand-written components: `bombs` (table, memory, spin) and `memories` (twenty memories)."""
+    return {name: build_wat(name) for name in ("bombs", "memories")}

@@ -132,12 +132,14 @@ async def test_over_the_concurrency_cap_is_503_with_retry_after(runtime: Runtime
 
 
 async def test_health_and_metrics(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
-    async with client(make_host(runtime, probe_wasm)) as c:
+    host = make_host(runtime, probe_wasm)
+    async with client(host) as c:
         assert (await c.get("/_wasmlet/health")).json() == {"status": "ok"}
+        assert_json_error(await c.get("/_wasmlet/metrics"), 404)  # not public unless public_metrics
         await c.get("/probe/latest/hello")
         await c.get("/probe/latest/panic")
         await c.get("/nope/latest/x")
-        text = (await c.get("/_wasmlet/metrics")).text
+        text = host.metrics.render().decode()  # what the admin API's /metrics serves
         assert 'wasmlet_requests_total{function="probe",status="200",version="dev"} 1.0' in text
         assert 'wasmlet_requests_total{function="probe",status="500",version="dev"} 1.0' in text
         assert 'function="nope"' not in text
@@ -171,11 +173,11 @@ async def test_slow_effect_free_guest_is_moved_off_the_loop_and_counted_once(
         assert resp.status_code == 200 and resp.text == "spun 80 ms"
         # what the discarded attempt logged is gone: the line appears once, from the real run
         assert [r.getMessage() for r in caplog.records].count("spinning 80 ms") == 1
-        metrics = (await c.get("/_wasmlet/metrics")).text
+        metrics = host.metrics.render().decode()
         assert 'wasmlet_inline_overruns_total{function="pyprobe"} 1.0' in metrics
         # one strike: the next slow call goes straight to a thread, with no second attempt
         assert (await c.get("/pyprobe/latest/spin?ms=80")).text == "spun 80 ms"
-        metrics = (await c.get("/_wasmlet/metrics")).text
+        metrics = host.metrics.render().decode()
         assert 'wasmlet_inline_overruns_total{function="pyprobe"} 1.0' in metrics
 
 
@@ -186,7 +188,7 @@ async def test_functions_with_effects_never_run_on_the_loop(runtime: Runtime, pr
     host = Host(runtime, registry, HostSettings(inline_budget_ms=10), Backends(tmp_path))
     async with client(host) as c:
         assert (await c.get("/pyprobe/latest/spin?ms=60")).text == "spun 60 ms"
-        metrics = (await c.get("/_wasmlet/metrics")).text
+        metrics = host.metrics.render().decode()
         assert 'wasmlet_inline_overruns_total{function="pyprobe"}' not in metrics  # no attempt was made
 
 
@@ -207,9 +209,9 @@ async def test_large_binary_bodies_are_handed_over_off_the_loop(runtime: Runtime
     binary = bytes(range(256)) * 300  # 75 KiB, not UTF-8: one C value per byte to hand over
     async with client(host) as c:
         assert (await c.post("/pyprobe/latest/spin?ms=60", content=binary)).text == "spun 60 ms"
-        metrics = (await c.get("/_wasmlet/metrics")).text
+        metrics = host.metrics.render().decode()
         assert 'wasmlet_inline_overruns_total{function="pyprobe"}' not in metrics  # went to a thread at once
         # a small binary body is tried on the loop first (and this slow call overruns there)
         assert (await c.post("/pyprobe/latest/spin?ms=60", content=binary[:1024])).text == "spun 60 ms"
-        metrics = (await c.get("/_wasmlet/metrics")).text
+        metrics = host.metrics.render().decode()
         assert 'wasmlet_inline_overruns_total{function="pyprobe"} 1.0' in metrics

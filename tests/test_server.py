@@ -195,7 +195,10 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, probe_wasm: dict
 
 def test_serve_with_worker_processes(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
     s = Serve(tmp_path)
-    with running(s.args + ["--workers", "2"], f"{s.base}/_wasmlet/health", tmp_path / "serve.log", env=s.env) as proc:
+    config = tmp_path / "wasmlet.toml"
+    config.write_text("[server]\npublic_metrics = true\n")  # each worker's own metrics, on the shared port
+    with running(s.args + ["--workers", "2", "--config", str(config)], f"{s.base}/_wasmlet/health",
+                 tmp_path / "serve.log", env=s.env) as proc:
         assert eventually(lambda: s.admin.get("/v1/functions").status_code == 200)  # worker 0 serves the admin API
         assert s.deploy("probe", probe_wasm["rust"]).status_code == 201
         # a new connection each time: the kernel spreads connections over the workers' sockets,
@@ -276,7 +279,8 @@ def test_serve_config_turns_inline_attempts_and_the_access_log_off(tmp_path: Pat
                  env=s.env) as proc:
         assert s.deploy("pyprobe", probe_wasm["python"]).status_code == 201
         assert httpx.get(f"{s.base}/pyprobe/latest/spin?ms=30", timeout=60).text == "spun 30 ms"
-        metrics = httpx.get(f"{s.base}/_wasmlet/metrics").text
+        assert httpx.get(f"{s.base}/_wasmlet/metrics").status_code == 404  # not on the public port by default
+        metrics = s.admin.get("/metrics").text
         assert 'wasmlet_requests_total{function="pyprobe",status="200",version="v1"} 1.0' in metrics
         assert 'wasmlet_inline_overruns_total{function="pyprobe"}' not in metrics  # straight to a thread
         log = read_log(proc)

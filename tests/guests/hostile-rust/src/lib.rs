@@ -1,0 +1,96 @@
+//! A hostile test function: it answers with whatever the test asks for, so
+//! host tests can check what reaches the wire when a guest misbehaves.
+//!
+//! `GET /respond?status=204&h=name:value&h=...&body=...` returns exactly that
+//! status, those headers (in order, repeated `h` kept) and that body. Every
+//! value is percent-decoded (`+` stays `+`), so it may hold CR, LF, NUL or any
+//! other byte. std only: no crates beyond the SDK.
+
+use wasmlet_guest::bindings::{Body, Event, Request, Response};
+use wasmlet_guest::EventHandler;
+
+struct Hostile;
+
+/// Decodes `%XX` escapes into raw bytes; anything else is kept as it is.
+fn percent_decode(raw: &str) -> Vec<u8> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// A decoded query value as a string (invalid UTF-8 is replaced, as headers are strings).
+fn decoded(raw: &str) -> String {
+    String::from_utf8_lossy(&percent_decode(raw)).into_owned()
+}
+
+/// `/respond`: the status, headers and body named in the query string, exactly.
+fn respond(req: &Request) -> Response {
+    let mut status: u16 = 200;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut body: Vec<u8> = Vec::new();
+    for pair in req.query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.find('=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, ""),
+        };
+        match key {
+            "status" => status = value.parse().unwrap_or(0),
+            "h" => {
+                let header = decoded(value);
+                let (name, val) = match header.find(':') {
+                    Some(at) => (header[..at].to_string(), header[at + 1..].to_string()),
+                    None => (header.clone(), String::new()),
+                };
+                headers.push((name, val));
+            }
+            "body" => body = percent_decode(value),
+            _ => {}
+        }
+    }
+    let body = match String::from_utf8(body) {
+        Ok(text) => Body::Text(text),
+        Err(err) => Body::Bytes(err.into_bytes()),
+    };
+    Response { status, headers, body }
+}
+
+fn text(status: u16, body: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+        body: Body::Text(body.into()),
+    }
+}
+
+fn route(req: Request) -> Response {
+    match req.path.as_str() {
+        "/respond" => respond(&req),
+        "/hello" => text(200, "hello from hostile"),
+        p if p.starts_with("/path/") => text(200, p),
+        _ => text(404, &format!("no such path {}", req.path)),
+    }
+}
+
+impl EventHandler for Hostile {
+    fn handle(event: Event) -> Response {
+        match event {
+            Event::Http(req) => route(req),
+            Event::Call(call) => route(call.request),
+        }
+    }
+}
+
+wasmlet_guest::export_handler!(Hostile);
