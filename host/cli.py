@@ -15,6 +15,7 @@ from .build import BuildError, build_python, build_rust, detect
 
 if TYPE_CHECKING:
     from .config import ServerConfig
+    from .engine import Engine
     from .server import ConnectionLimits
 
 
@@ -106,6 +107,17 @@ def _connection_limits(server: ServerConfig) -> ConnectionLimits:
                             max_header_bytes=server.max_header_bytes, max_headers=server.max_headers)
 
 
+def _stop_everything(engine: Engine) -> None:
+    """After the grace period: every running guest traps at its next epoch check and every
+    hostcall that checks its deadline fails, so the process exits instead of waiting on them."""
+    from .capabilities._context import stop_invocations
+    from .capabilities._watchdog import watchdog
+
+    stop_invocations()
+    watchdog().fire_all()  # blocked database calls: their sockets are shut down now
+    engine.interrupt_all()
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     from .dev import DevFunction, DevServer
     from .engine import Engine
@@ -144,7 +156,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
         async def main() -> None:
             await serve([Listener(dev.host, host, port, "functions")], server=args.server,
-                        grace_s=args.grace, background=[dev.watch], limits=_connection_limits(config.server))
+                        grace_s=args.grace, background=[dev.watch], limits=_connection_limits(config.server),
+                        on_grace_over=lambda: _stop_everything(engine))
 
         run(main, backend=args.backend)
     return 0
@@ -201,7 +214,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
             async def main() -> None:
                 await serve(listeners, server=server, grace_s=config.server.grace_seconds,
-                            limits=_connection_limits(config.server))
+                            limits=_connection_limits(config.server), on_grace_over=lambda: _stop_everything(engine))
 
             run(main, backend=args.backend or config.server.backend)
         registry.close()

@@ -82,12 +82,16 @@ def parse_bind(bind: str, default_port: int = 3000) -> tuple[str, int]:
 
 async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: float = 30.0,
                 background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
-                on_ready: Callable[[], None] | None = None, limits: ConnectionLimits | None = None) -> None:
-    """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
+                on_ready: Callable[[], None] | None = None, limits: ConnectionLimits | None = None,
+                on_grace_over: Callable[[], None] | None = None) -> None:
+    """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish;
+    once `grace_s` has passed, `on_grace_over` stops whatever still runs (guests, hostcalls)."""
     limits = limits or ConnectionLimits()
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, stop)
+        if on_grace_over is not None:
+            tg.start_soon(_after_grace, stop, grace_s, on_grace_over)
         for task in background or []:
             tg.start_soon(task)
         async with anyio.create_task_group() as servers:
@@ -103,6 +107,14 @@ async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: 
             if on_ready is not None:
                 on_ready()
         tg.cancel_scope.cancel()
+
+
+async def _after_grace(stop: anyio.Event, grace_s: float, action: Callable[[], None]) -> None:
+    """Calls `action` when the grace period after a stop signal has run out."""
+    await stop.wait()
+    await anyio.sleep(grace_s)
+    log.warning("grace period of %.0f s is over: stopping the invocations still running", grace_s)
+    action()
 
 
 async def _watch_signals(stop: anyio.Event) -> None:

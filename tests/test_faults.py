@@ -168,3 +168,47 @@ async def test_uploads_are_capped_while_they_stream(tmp_path: Path, runtime: Run
     assert sent <= 4 << 20, f"{sent} bytes were read past a 1 MB cap"
     assert json.loads(r.content)["status"] == 413
     registry.close()
+
+
+def test_sigterm_finishes_within_the_grace_period(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    """A guest spinning with a 60 s timeout and an endless SQLite query used to keep the process
+    alive after SIGTERM until they ended by themselves (or forever)."""
+    import shutil
+    import threading
+    import time
+
+    from servers import free_port, running, stop
+
+    shutil.copy(probe_wasm["rust"], tmp_path / "spin.wasm")
+    (tmp_path / "spin.toml").write_text("[limits]\ntimeout_ms = 60000\n")
+    shutil.copy(probe_wasm["python"], tmp_path / "query.wasm")
+    (tmp_path / "query.toml").write_text('[sql]\ndatabases = ["default"]\n[limits]\ntimeout_ms = 60000\n')
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    endless = json.dumps({"db": "default", "query": True, "statement":
+                          "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"})
+    args = ["dev", "--bind", f"127.0.0.1:{port}", "--grace", "1", "-m", f"spin:{tmp_path / 'spin.wasm'}",
+            "-m", f"query:{tmp_path / 'query.wasm'}"]
+    answers: list[int] = []
+
+    def call(path: str, body: str | None) -> None:
+        try:
+            r = httpx.post(base + path, content=body, timeout=90) if body else httpx.get(base + path, timeout=90)
+            answers.append(r.status_code)
+        except httpx.HTTPError:
+            answers.append(0)
+
+    with running(args, f"{base}/_wasmlet/health", tmp_path / "log", cwd=tmp_path) as proc:
+        assert httpx.get(f"{base}/query/latest/hello", timeout=120).status_code == 200  # compiled
+        callers = [threading.Thread(target=call, args=a) for a in (("/spin/latest/loop", None),
+                                                                    ("/query/latest/sql", endless))]
+        for t in callers:
+            t.start()
+        time.sleep(1.5)  # both are running now
+        start = time.monotonic()
+        stop(proc, grace=30)
+        took = time.monotonic() - start
+        for t in callers:
+            t.join(timeout=30)
+    assert took < 6, f"the server took {took:.1f}s to exit after SIGTERM with a 1 s grace period"
+    assert proc.returncode == 0

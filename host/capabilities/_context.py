@@ -38,6 +38,11 @@ def stop_invocations() -> None:
     _stop_at[0] = time.monotonic()
 
 
+def stopping() -> bool:
+    """The host has stopped every invocation (see `stop_invocations`)."""
+    return _stop_at[0] != math.inf
+
+
 class DeadlineExceeded(Exception):
     """The invocation's deadline passed before (or while) a hostcall ran."""
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ._context import DeadlineExceeded, InvocationContext
+from ._context import DeadlineExceeded, InvocationContext, stopping
 from ._errors import Refused
 
 T = TypeVar("T")
@@ -103,7 +103,7 @@ class SqliteFile:
             if left <= 0:
                 raise DeadlineExceeded("SQLite: the invocation's deadline has passed")
             self._bound_busy(db, left)
-            db.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+            db.set_progress_handler(lambda: time.monotonic() > deadline or stopping(), PROGRESS_STEPS)
         try:
             return op(db)
         except sqlite3.DatabaseError as exc:

@@ -97,6 +97,19 @@ class Watchdog:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
 
+    def fire_all(self) -> None:
+        """Runs every pending alarm's action now (shutdown: nothing guarded may wait any longer)."""
+        with self._cond:
+            for _, _, alarm in self._heap:
+                if not alarm.done:
+                    alarm.fired = alarm.done = True
+                    try:
+                        alarm.action()
+                    except Exception:
+                        pass
+            self._heap.clear()
+            self._cancelled = 0
+
     def pending(self) -> int:
         """Alarms armed and not cancelled (for tests and metrics)."""
         with self._cond:
