@@ -172,3 +172,38 @@ def test_cleanup_runs_however_the_invocation_ends(runtime: Runtime, probe_wasm: 
         else:
             runtime.invoke(fn, event, ctx=ctx)
         assert called == [path]
+
+
+async def test_stuck_hostcalls_do_not_starve_other_functions(runtime: Runtime, probe_wasm: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    """Eight endless queries used to hold all eight worker threads: an unrelated function waited 21 s."""
+    import anyio
+
+    from wasmlet.asgi import HostSettings
+    from wasmlet.capabilities.backends import Backends
+
+    registry = MemoryRegistry()
+    registry.put("stuck", probe_wasm["python"].read_bytes(),
+                 Manifest.from_toml('[sql]\ndatabases = ["default"]\n[limits]\ntimeout_ms = 1000\n'))
+    registry.put("other", probe_wasm["rust"].read_bytes(), Manifest.from_toml('[kv]\nstores = ["default"]\n'))
+    host = Host(runtime, registry, HostSettings(worker_threads=8), backends=Backends(tmp_path))
+    endless = {"db": "default", "query": True,
+               "statement": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://t", timeout=60) as c:
+        assert (await c.get("/stuck/latest/hello")).status_code == 200  # both compiled before timing
+        assert (await c.get("/other/latest/kv?op=set&key=k&value=v")).status_code == 200
+        statuses: list[int] = []
+
+        async def stuck() -> None:
+            statuses.append((await c.post("/stuck/latest/sql", json=endless)).status_code)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(stuck)
+            await anyio.sleep(0.3)  # every worker thread is in a query now
+            start = time.monotonic()
+            other = await c.get("/other/latest/kv?op=get&key=k")
+            waited = time.monotonic() - start
+    assert other.status_code == 200 and "v" in other.text
+    assert waited < 2.5, f"an unrelated function waited {waited:.1f}s for a thread"
+    assert len(statuses) == 8 and all(s in (502, 504) for s in statuses), statuses

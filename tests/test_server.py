@@ -121,11 +121,20 @@ def test_cli_drives_the_admin_api(tmp_path: Path, probe_wasm: dict[str, Path]) -
         assert bad.returncode == 1 and "401" in bad.stderr
 
 
-def test_admin_refuses_to_start_without_token_off_loopback(tmp_path: Path) -> None:
-    proc = subprocess.run(WASMLET + ["serve", "--admin-bind", "0.0.0.0:0", "--bind", f"127.0.0.1:{free_port()}",
+@pytest.mark.parametrize("bind", ["0.0.0.0:0", "localhost.evil:0"])
+def test_admin_refuses_to_start_without_token_off_loopback(tmp_path: Path, bind: str) -> None:
+    """The check used to be a string prefix: `localhost.evil` passed."""
+    proc = subprocess.run(WASMLET + ["serve", "--admin-bind", bind, "--bind", f"127.0.0.1:{free_port()}",
                                      "--data-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "without a token" in proc.stderr
+
+
+def test_loopback_means_every_address_is_loopback() -> None:
+    from wasmlet.admin import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "localhost.evil", "10.0.0.1", "::", "example.invalid"))
 
 
 def test_kill_9_during_deploy_leaves_a_consistent_registry(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
