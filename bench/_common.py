@@ -116,10 +116,12 @@ def wait_http(url: str, timeout: float = 120) -> None:
 class Serve:
     """A real `wasmlet serve` process with its admin API, deploying through HTTP."""
 
-    def __init__(self, data: Path, workers: int = 1, access_log: bool = True) -> None:
+    def __init__(self, data: Path, workers: int = 1, access_log: bool = True, config: str = "") -> None:
         self.data = data
         self.workers = workers
         self.access_log = access_log
+        self.config = config
+        """The text of a `wasmlet.toml` to serve with (none when empty)."""
         self.port, self.admin_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.admin = httpx.Client(base_url=f"http://127.0.0.1:{self.admin_port}",
@@ -131,6 +133,10 @@ class Serve:
                 "--data-dir", str(self.data), "--workers", str(self.workers)]
         if not self.access_log:
             args.append("--no-access-log")
+        if self.config:
+            path = self.data.parent / "wasmlet.toml"
+            path.write_text(self.config)
+            args += ["--config", str(path)]
         with running(args, f"{self.base}/_wasmlet/health", log, env={"WASMLET_ADMIN_TOKEN": TOKEN}) as proc:
             deadline = time.monotonic() + 60
             while True:  # with several workers, the admin API (worker 0) may come up after the first worker

@@ -5,7 +5,8 @@ one that allocates until its memory limit (500), a table/memory bomb without any
 (insert + select on SQLite). Reports requests, answers by status, and for each worker its RSS
 and open files before, after and at the peak, sampled every second.
 
-Run: .venv/bin/python bench/soak.py [--minutes 5] [--concurrency 16]   (at most 10 minutes; loopback only)
+Run: .venv/bin/python bench/soak.py [--minutes 5] [--concurrency 16] [--memory-budget-mb N]
+     (at most 10 minutes; loopback only)
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--memory-budget-mb", type=int, default=None,
+                        help="[server] memory_budget_mb for the run (default: wasmlet's own default)")
     args = parser.parse_args()
     minutes = min(args.minutes, 10.0)
     import sys
@@ -84,13 +87,14 @@ def main() -> None:
     hello = build_guest("hello-rust", ROOT / "guest-rust/examples/hello", "rust", ROOT / "wit", "function")
     bombs = build_wat("bombs")
     with tempfile.TemporaryDirectory() as tmp:
-        serve = Serve(Path(tmp) / "data", workers=2, access_log=False)
+        config = "" if args.memory_budget_mb is None else f"[server]\nmemory_budget_mb = {args.memory_budget_mb}\n"
+        serve = Serve(Path(tmp) / "data", workers=2, access_log=False, config=config)
         with serve.up(Path(tmp) / "server.log") as proc:
-            serve.deploy("hello", hello.read_bytes())
+            serve.deploy("hello", hello.read_bytes(), "[limits]\nmemory_mb = 16\n")
             serve.deploy("probe", probes["rust"].read_bytes(), "[limits]\ntimeout_ms = 500\nmemory_mb = 64\n")
             serve.deploy("pyprobe", probes["python"].read_bytes(), "[limits]\ntimeout_ms = 2000\nmemory_mb = 64\n")
             serve.deploy("bombs", bombs.read_bytes(), "[limits]\ntimeout_ms = 1000\nmemory_mb = 64\n")
-            serve.deploy("sqlprobe", probes["python"].read_bytes(), '[sql]\ndatabases = ["default"]\n')
+            serve.deploy("sqlprobe", probes["python"].read_bytes(), "[sql]\ndatabases = [\"default\"]\n[limits]\nmemory_mb = 64\n")
             with httpx.Client(base_url=serve.base, timeout=120) as c:  # compile everything once first
                 for path in ("/hello/latest/", "/probe/latest/hello", "/pyprobe/latest/hello", "/bombs/latest/x"):
                     c.get(path)
@@ -120,7 +124,9 @@ def main() -> None:
             time.sleep(2)
             after = {w: _sample(w) for w in workers}
     total = sum(counts.values())
+    budget = "default" if args.memory_budget_mb is None else f"{args.memory_budget_mb} MB"
     print(f"# soak: {minutes:g} min, {args.concurrency} connections, `wasmlet serve --workers 2`, "
+          f"memory budget {budget}, "
           f"CPU: {_cpu()}, Python {platform.python_version()}")
     print(f"requests: {total} ({total / (minutes * 60):.0f}/s); by status: "
           + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))

@@ -3,16 +3,14 @@
 Each invocation may grow its instance to its manifest's `memory_mb`; a worker
 process running many at once could otherwise reach the sum of all of them. The
 budget reserves `memory_mb` for every running invocation and makes the next one
-wait (in arrival order, bounded by the caller's own deadline) until enough is
-free — so a burst of memory-hungry requests queues instead of swelling the host.
+wait (in arrival order, at most `wait_s`) until enough is free — so a burst of
+memory-hungry requests queues instead of swelling the host.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 
@@ -25,33 +23,39 @@ class MemoryBudget:
         self.used = 0.0
         self._waiting: deque[tuple[float, anyio.Event]] = deque()
 
-    @asynccontextmanager
-    async def reserve(self, megabytes: float) -> AsyncIterator[None]:
-        """Holds `megabytes` (at most the whole budget) for the duration of the block; waits while they
-        do not fit. Cancellation (the caller's deadline) while waiting gives up the place in line."""
-        need = min(megabytes, self.total)
-        if self._waiting or self.used + need > self.total:
-            ready = anyio.Event()
-            entry = (need, ready)
-            self._waiting.append(entry)
-            try:
-                await ready.wait()
-            except BaseException:
-                if entry in self._waiting:
-                    self._waiting.remove(entry)
-                else:  # admitted just as it was cancelled: give the reservation back
-                    self._release(need)
-                raise
-        else:
-            self.used += need
-        try:
-            yield
-        finally:
-            self._release(need)
+    @property
+    def limited(self) -> bool:
+        return not math.isinf(self.total)
 
-    def _release(self, need: float) -> None:
-        self.used -= need
+    async def acquire(self, megabytes: float, wait_s: float) -> float:
+        """Reserves `megabytes` (at most the whole budget) and returns what was reserved, for
+        `release`; waits in line while it does not fit, and raises `TimeoutError` after `wait_s`."""
+        need = min(megabytes, self.total)
+        if not self._waiting and self.used + need <= self.total:
+            self.used += need
+            return need
+        ready = anyio.Event()
+        entry = (need, ready)
+        self._waiting.append(entry)
+        try:
+            with anyio.fail_after(wait_s):
+                await ready.wait()
+        except BaseException:
+            if entry in self._waiting:
+                self._waiting.remove(entry)
+                self._admit()  # those behind it may fit now
+            else:  # admitted just as the wait ended: hand the reservation back
+                self.release(need)
+            raise
+        return need
+
+    def release(self, megabytes: float) -> None:
+        """Gives a reservation back and admits whoever waits first, while they fit."""
+        self.used -= megabytes
+        self._admit()
+
+    def _admit(self) -> None:
         while self._waiting and self.used + self._waiting[0][0] <= self.total:
-            first, ready = self._waiting.popleft()
-            self.used += first
+            need, ready = self._waiting.popleft()
+            self.used += need
             ready.set()

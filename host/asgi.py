@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -31,6 +32,7 @@ from urllib.parse import unquote
 import anyio
 import anyio.to_thread
 
+from ._admission import MemoryBudget
 from .bindings.faas import BodyText, Event, EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
 from .bodies import body_bytes, body_from_bytes
 from .capabilities import GuestLog, InvocationContext
@@ -99,6 +101,9 @@ class HostSettings:
     """Request headers allowed; more is 431 (the uvicorn protocol refuses earlier, while parsing)."""
     public_metrics: bool = False
     """Serve `/_wasmlet/metrics` on this (public) app too; by default only the admin API has them."""
+    memory_budget_mb: int = 1024
+    """Guest memory (the sum of running invocations' `memory_mb`) this process admits at once;
+    the next invocation waits for room, up to its own timeout, then 503. 0: no budget."""
 
 
 class _Reject(Exception):
@@ -116,6 +121,7 @@ class Host:
         self.settings = settings or HostSettings()
         self.backends = backends or Backends(Path(".wasmlet/data"))
         self.outbound = OutboundPools()
+        self.memory = MemoryBudget(self.settings.memory_budget_mb or math.inf)
         self._imports: dict[Manifest, Callable[[InvocationContext], FunctionImports]] = {}
         self.metrics = Metrics()
         self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
@@ -193,7 +199,14 @@ class Host:
                           [(b"retry-after", b"1")])
         self._in_flight += 1
         self._per_function[version.function] = self._per_function.get(version.function, 0) + 1
+        reserved = 0.0
         try:
+            if self.memory.limited:
+                try:
+                    reserved = await self.memory.acquire(manifest.memory_mb, manifest.timeout_ms / 1000)
+                except TimeoutError:
+                    raise _Reject(503, "host memory budget is in use, retry shortly", [(b"retry-after", b"1")]) \
+                        from None
             compiled = await self._compiled_for(version)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             request_body = body_from_bytes(body)
@@ -224,6 +237,8 @@ class Host:
             return await _send_guest(send, response.status, body_bytes(response.body), rid, out_headers,
                                      scope["method"] == "HEAD")
         finally:
+            if reserved:
+                self.memory.release(reserved)
             self._in_flight -= 1
             self._per_function[version.function] -= 1
 

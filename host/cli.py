@@ -96,7 +96,7 @@ def _setup_logging() -> None:
 def _request_limits(server: ServerConfig) -> dict[str, Any]:
     """The `HostSettings` fields that `[server]` sets for every request."""
     return {"body_timeout_ms": server.body_timeout_ms, "max_headers": server.max_headers,
-            "public_metrics": server.public_metrics}
+            "public_metrics": server.public_metrics, "memory_budget_mb": server.memory_budget_mb}
 
 
 def _connection_limits(server: ServerConfig) -> ConnectionLimits:

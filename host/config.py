@@ -39,8 +39,14 @@ class ServerConfig:
     """Request header lines; more is 431."""
     public_metrics: bool = False
     """Also serve `/_wasmlet/metrics` on the public address (by default only the admin API's `/metrics`)."""
+    memory_budget_mb: int = 1024
+    """Guest memory each worker process admits at once (the sum of running invocations' `memory_mb`;
+    the next waits up to its timeout, then 503); 0: no budget."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.memory_budget_mb, int) or isinstance(self.memory_budget_mb, bool) \
+                or self.memory_budget_mb < 0:
+            raise ConfigError(f"[server] memory_budget_mb must be 0 or a positive integer, not {self.memory_budget_mb!r}")
         for key in ("body_timeout_ms", "header_timeout_ms", "keep_alive_s", "max_header_bytes", "max_headers"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

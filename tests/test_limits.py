@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import threading
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,76 @@ def _shm_used_mb() -> int:
         return 0
     st = os.statvfs("/dev/shm")
     return (st.f_blocks - st.f_bfree) * st.f_frsize // (1 << 20)
+
+
+@pytest.mark.anyio
+async def test_memory_budget_queues_in_order_and_times_out() -> None:
+    import anyio
+
+    from wasmlet._admission import MemoryBudget
+
+    budget = MemoryBudget(100)
+    first = await budget.acquire(64, 1)
+    order: list[str] = []
+
+    async def waiter(name: str, mb: int) -> None:
+        got = await budget.acquire(mb, 5)
+        order.append(name)
+        await anyio.sleep(0.05)
+        budget.release(got)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, "a", 64)
+        await anyio.sleep(0.01)
+        tg.start_soon(waiter, "b", 10)  # fits now, but waits behind a: first come, first served
+        await anyio.sleep(0.05)
+        assert order == [] and budget.used == 64
+        with pytest.raises(TimeoutError):
+            await budget.acquire(64, 0.05)
+        budget.release(first)
+    assert order == ["a", "b"] and budget.used == 0
+    assert await budget.acquire(500, 1) == 100  # a reservation never exceeds the whole budget
+
+
+@pytest.mark.anyio
+async def test_memory_budget_bounds_concurrent_memory_bombs(runtime: Runtime, wat_wasm: dict[str, Path]) -> None:
+    """Eight 96 MB bombs at once would take the host ~800 MB; a 200 MB budget lets two run at a time."""
+    import anyio
+    import httpx
+
+    from wasmlet.asgi import Host, HostSettings
+    from wasmlet.manifest import Manifest
+    from wasmlet.registry import MemoryRegistry
+
+    registry = MemoryRegistry()
+    registry.put("bomb", wat_wasm["bombs"].read_bytes(), Manifest.from_toml("[limits]\nmemory_mb = 96\n"))
+    host = Host(runtime, registry, HostSettings(memory_budget_mb=200, dispatch="thread"))
+    before, peak, done = rss_mb(), [0], threading.Event()
+
+    def sample() -> None:  # the process's RSS while the bombs run
+        while not done.wait(0.005):
+            peak[0] = max(peak[0], rss_mb())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://t", timeout=60) as c:
+            statuses: list[int] = []
+
+            async def bomb() -> None:
+                statuses.append((await c.get("/bomb/latest/grow")).status_code)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(8):
+                    tg.start_soon(bomb)
+    finally:
+        done.set()
+        sampler.join()
+    assert statuses == [200] * 8
+    assert peak[0] - before < 2 * 96 + 60, f"RSS grew {peak[0] - before} MB under a 200 MB budget"
+    assert host.memory.used == 0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
