@@ -125,6 +125,7 @@ class Host:
         self._imports: dict[Manifest, Callable[[InvocationContext], FunctionImports]] = {}
         self.metrics = Metrics()
         self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
+        self._thread_shares: dict[str, anyio.CapacityLimiter] = {}
         self._compiled: dict[str, CompiledFunction] = {}
         self._compiling: dict[str, anyio.Lock] = {}
         self._in_flight = 0
@@ -199,14 +200,7 @@ class Host:
                           [(b"retry-after", b"1")])
         self._in_flight += 1
         self._per_function[version.function] = self._per_function.get(version.function, 0) + 1
-        reserved = 0.0
         try:
-            if self.memory.limited:
-                try:
-                    reserved = await self.memory.acquire(manifest.memory_mb, manifest.timeout_ms / 1000)
-                except TimeoutError:
-                    raise _Reject(503, "host memory budget is in use, retry shortly", [(b"retry-after", b"1")]) \
-                        from None
             compiled = await self._compiled_for(version)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             request_body = body_from_bytes(body)
@@ -237,8 +231,6 @@ class Host:
             return await _send_guest(send, response.status, body_bytes(response.body), rid, out_headers,
                                      scope["method"] == "HEAD")
         finally:
-            if reserved:
-                self.memory.release(reserved)
             self._in_flight -= 1
             self._per_function[version.function] -= 1
 
@@ -249,8 +241,11 @@ class Host:
         if dispatch == "inline":
             return self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports)
         sha = compiled.sha256
-        auto = dispatch == "auto" and _effect_free(manifest)
-        if auto and may_inline and self._overruns.get(sha, 0.0) < self.settings.inline_strikes:
+        # a component with WASI imports can block inside WASI (a clock subscription, a poll), where
+        # the epoch deadline cannot stop it: on the loop it would stall every request
+        auto = dispatch == "auto" and _effect_free(manifest) and not compiled.uses_wasi
+        reserved = self.memory.try_acquire(manifest.memory_mb) if auto and may_inline else None
+        if reserved is not None and self._overruns.get(sha, 0.0) < self.settings.inline_strikes:
             try:
                 response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports,
                                                budget_ms=self.settings.inline_budget_ms)
@@ -259,6 +254,10 @@ class Host:
             except OverBudget:
                 self._overruns[sha] = self._overruns.get(sha, 0.0) + 1.0
                 self.metrics.inline_overruns.labels(ctx.function).inc()
+            finally:
+                self.memory.release(reserved)
+        elif reserved is not None:
+            self.memory.release(reserved)
         took: list[float] = []
 
         def timed() -> Response:
@@ -268,7 +267,18 @@ class Host:
             finally:
                 took.append(time.thread_time() - start)
 
-        response = await anyio.to_thread.run_sync(timed, limiter=self.threads)
+        share = self._thread_shares.get(ctx.function)
+        if share is None:  # one function, however stuck, leaves the other half of the threads to the rest
+            share = self._thread_shares[ctx.function] = anyio.CapacityLimiter(max(1, self.settings.worker_threads // 2))
+        async with share:  # waiting for a thread holds no memory: reserve only when about to run
+            try:
+                reserved = await self.memory.acquire(manifest.memory_mb, manifest.timeout_ms / 1000)
+            except TimeoutError:
+                raise _Reject(503, "host memory budget is in use, retry shortly", [(b"retry-after", b"1")]) from None
+            try:
+                response = await anyio.to_thread.run_sync(timed, limiter=self.threads)
+            finally:
+                self.memory.release(reserved)
         if auto and took[0] * 2000 < self.settings.inline_budget_ms:
             self._forgive(sha)  # it needed well under the budget here too: let it try the loop again
         return response
@@ -337,6 +347,17 @@ class Host:
             compiled = self.compiled(target)
         except (OSError, LoadError, RegistryError) as exc:
             raise InvocationError(f"could not be loaded: {exc}", function=target.function) from None
+        reserved = self.memory.try_acquire(target.manifest.memory_mb)
+        if reserved is None:
+            raise InvocationError("the host's memory budget is in use", function=target.function)
+        try:
+            return self._call(target, compiled, name, version, request, parent)
+        finally:
+            self.memory.release(reserved, from_thread=True)
+
+    def _call(self, target: Version, compiled: CompiledFunction, name: str, version: str, request: Request,
+              parent: InvocationContext) -> Response:
+        """The module call itself, its memory reserved."""
         ctx = InvocationContext(target.function, target.version, parent.request_id,
                                 logging.getLogger(f"wasmlet.guest.{target.function}"), depth=parent.depth + 1,
                                 deadline=parent.deadline)  # the callee gets what is left of the caller's time

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,10 @@ def _connection_limits(server: ServerConfig) -> ConnectionLimits:
                             max_header_bytes=server.max_header_bytes, max_headers=server.max_headers)
 
 
+_HARD_EXIT_S = 3.0
+"""How long after the grace period (and stopping every invocation) the process waits for stragglers."""
+
+
 def _stop_everything(engine: Engine) -> None:
     """After the grace period: every running guest traps at its next epoch check and every
     hostcall that checks its deadline fails, so the process exits instead of waiting on them."""
@@ -116,6 +121,16 @@ def _stop_everything(engine: Engine) -> None:
     stop_invocations()
     watchdog().fire_all()  # blocked database calls: their sockets are shut down now
     engine.interrupt_all()
+
+    def exit_now() -> None:  # a guest blocked inside WASI (a 20 s sleep) is out of every deadline's reach
+        logging.getLogger("wasmlet").error("invocations still running %.0f s after the grace period: exiting "
+                                           "without waiting for them", _HARD_EXIT_S)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(_HARD_EXIT_S, exit_now)
+    timer.daemon = True  # the process exits normally first when nothing is stuck
+    timer.start()
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:

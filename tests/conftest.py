@@ -149,18 +149,33 @@ def orders_wasm() -> dict[str, Path]:
 
 
 def build_wat(name: str) -> Path:
-    """A hand-written component from `tests/guests/wat/NAME.wat` (no SDK, no language runtime)."""
+    """A hand-written component from `tests/guests/wat/NAME.wat` (no SDK, no language runtime), for
+    world `function`, or for its own world in `NAME-world.wit` (with the WASI parts in `wasi-wit/`)."""
+    import shutil
+    import tempfile
+
     from wasmlet.build import _tool
 
-    src = ROOT / "tests" / "guests" / "wat" / f"{name}.wat"
-    out = BUILD_DIR / f"wat-{name}-{_digest(src, ROOT / 'wit')}.wasm"
+    wat = ROOT / "tests" / "guests" / "wat"
+    src, own_world = wat / f"{name}.wat", wat / f"{name}-world.wit"
+    out = BUILD_DIR / f"wat-{name}-{_digest(src, ROOT / 'wit', wat / 'wasi-wit')}.wasm"
     if not out.exists():
         wasm_tools = _tool("wasm-tools")
         BUILD_DIR.mkdir(parents=True, exist_ok=True)
         core, embedded = out.with_suffix(".core"), out.with_suffix(".embedded")
         subprocess.run([wasm_tools, "parse", str(src), "-o", str(core)], check=True)
-        subprocess.run([wasm_tools, "component", "embed", str(ROOT / "wit"), "--world", "function", str(core),
-                        "-o", str(embedded)], check=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            wit, world = ROOT / "wit", "function"
+            if own_world.exists():  # its world includes ours and adds WASI imports
+                wit, world = Path(tmp), "sleeper"
+                shutil.copy(own_world, wit / "world.wit")
+                (wit / "deps").mkdir()
+                shutil.copytree(ROOT / "wit", wit / "deps" / "wasmlet-faas")
+                for dep in (wat / "wasi-wit").glob("*.wit"):
+                    (wit / "deps" / dep.stem).mkdir()
+                    shutil.copy(dep, wit / "deps" / dep.stem / dep.name)
+            subprocess.run([wasm_tools, "component", "embed", str(wit), "--world", world, str(core),
+                            "-o", str(embedded)], check=True)
         subprocess.run([wasm_tools, "component", "new", str(embedded), "-o", str(out)], check=True)
         core.unlink()
         embedded.unlink()
@@ -169,5 +184,6 @@ def build_wat(name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def wat_wasm() -> dict[str, Path]:
-    """Hostile hand-written components: `bombs` (table, memory, spin) and `memories` (twenty memories)."""
-    return {name: build_wat(name) for name in ("bombs", "memories")}
+    """Hostile hand-written components: `bombs` (table, memory, spin), `memories` (twenty memories)
+    and `sleeper` (blocks 20 s inside WASI, out of the epoch deadline's reach)."""
+    return {name: build_wat(name) for name in ("bombs", "memories", "sleeper")}

@@ -207,3 +207,17 @@ async def test_stuck_hostcalls_do_not_starve_other_functions(runtime: Runtime, p
     assert other.status_code == 200 and "v" in other.text
     assert waited < 2.5, f"an unrelated function waited {waited:.1f}s for a thread"
     assert len(statuses) == 8 and all(s in (502, 504) for s in statuses), statuses
+
+
+def test_redis_labels_cannot_nest(tmp_path: Path) -> None:
+    """Keys live under `wasmlet:<label>:`: labels `a` and `a:sub` would share a namespace."""
+    from wasmlet.capabilities.backends import BackendConfigError, Backends
+
+    with pytest.raises(BackendConfigError, match="may not contain ':'"):
+        Backends(tmp_path, kv={"a:sub": {"type": "redis", "url": "redis://127.0.0.1:6379/0"}})
+
+
+def test_a_non_ascii_url_is_an_error_not_a_trap(upstream: int) -> None:
+    host = outbound(upstream, "f", OutboundPools())
+    result = get(host, f"http://127.0.0.1:{upstream}/\u00e9")
+    assert result.tag == "err" and result.value.__class__.__name__ == "OutboundHttpErrorFailed"  # type: ignore[attr-defined]

@@ -402,3 +402,23 @@ async def test_python_guest_is_confined_and_bounded(runtime: Runtime, probe_wasm
         assert endless.status_code in (502, 504), endless.text
         assert (await c.post("/pyprobe/latest/sql", json={"db": "default", "statement": "SELECT 1",
                                                           "query": True})).status_code == 200
+
+
+def test_guest_cannot_set_busy_timeout_or_allocate_gigabytes(tmp_path: Path) -> None:
+    """Red-team findings: `PRAGMA busy_timeout=600000` outlived every deadline on that thread's
+    connection, and `hex(zeroblob(499000000))` took the host to 3.4 GB past the deadline."""
+    import resource
+
+    from wasmlet.capabilities.sql import SqliteSql
+
+    db = SqliteSql(tmp_path / "db.sqlite3")
+    ctx = InvocationContext("f", deadline=time.monotonic() + 5, limits=Limits(max_sql_bytes=1 << 20))
+    with pytest.raises(Exception, match="not authorized: setting PRAGMA busy_timeout|not authorized: PRAGMA busy"):
+        db.execute("PRAGMA busy_timeout = 600000", [], ctx)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for statement in ("SELECT length(hex(zeroblob(499000000)))", "SELECT length(randomblob(400000000))"):
+        with pytest.raises(Exception, match="too big"):
+            db.query(statement, [], ctx)
+    assert db.query("SELECT length(printf('%.*c', 400000000, 'x'))", [], ctx)[1] == [[None]]  # SQLite caps it
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) < 100 * 1024
+    assert db.query("SELECT length(zeroblob(1000))", [], ctx)[1] == [[1000]]

@@ -32,7 +32,10 @@ _READ_PRAGMAS = frozenset({
     "foreign_key_list", "foreign_key_check", "collation_list", "data_version", "user_version",
 })
 """PRAGMAs a guest may read (with or without a table argument); none of them writes."""
-_SET_PRAGMAS = frozenset({"busy_timeout"})
+MAX_LENGTH = 1_000_000_000
+"""SQLite's own largest string or blob."""
+_SET_PRAGMAS: frozenset[str] = frozenset()
+"""PRAGMAs a guest may set: none (the host keeps `busy_timeout` under the deadline itself)."""
 """PRAGMAs the host itself sets before every statement, so a guest's value never outlives it."""
 _SAFE_MODULES = frozenset({"fts3", "fts4", "fts5", "rtree", "rtree_i32", "geopoly"})
 """Virtual table modules a guest may create: they keep their data in the database file."""
@@ -63,6 +66,7 @@ class SqliteFile:
             if hasattr(db, "enable_load_extension"):
                 db.enable_load_extension(False)
             self._setup(db)
+            self._local.trusted = False
             db.set_authorizer(self._authorize)
             self._local.db = db
             self._local.busy_ms = BUSY_MS
@@ -71,6 +75,8 @@ class SqliteFile:
     def _authorize(self, action: int, arg1: str | None, arg2: str | None, _db: str | None,
                    _trigger: str | None) -> int:
         """The authorizer: denies what reaches outside the file, remembering why for the error."""
+        if self._local.trusted:  # the host's own statement (see `_bound_busy`)
+            return sqlite3.SQLITE_OK
         reason: str | None = None
         if action == sqlite3.SQLITE_ATTACH:
             reason = "ATTACH or VACUUM INTO" if arg1 else "VACUUM"  # VACUUM attaches a temporary database
@@ -97,6 +103,10 @@ class SqliteFile:
         db = self._db()
         deadline = math.inf if ctx is None else ctx.deadline
         self._local.denied = None
+        if ctx is not None:  # one string or blob may not outgrow what a result may carry back
+            lim = ctx.limits
+            db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH,
+                        min(MAX_LENGTH, max(1 << 20, lim.max_sql_bytes, lim.max_kv_value_bytes)))
         limited = not math.isinf(deadline)
         if limited:
             left = deadline - time.monotonic()
@@ -118,7 +128,11 @@ class SqliteFile:
         current: int = self._local.busy_ms
         if current > target or current < target // 2:
             wanted = max(1, target * 4 // 5)
-            db.execute(f"PRAGMA busy_timeout = {wanted}")
+            self._local.trusted = True
+            try:
+                db.execute(f"PRAGMA busy_timeout = {wanted}")
+            finally:
+                self._local.trusted = False
             self._local.busy_ms = wanted
 
     def _explain(self, exc: sqlite3.DatabaseError, deadline: float) -> Exception:

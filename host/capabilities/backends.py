@@ -34,6 +34,8 @@ def _check(kind: str, tables: dict[str, Any], types: tuple[str, ...]) -> None:
             raise BackendConfigError(f"{kind}.{label}.type: expected one of {', '.join(types)}, got {t!r}")
         if t in ("redis", "postgres", "mysql") and not isinstance(table.get("url"), str):
             raise BackendConfigError(f"{kind}.{label}.url: a {t} backend needs a url")
+        if t == "redis" and (":" in label or "*" in label):  # keys are `wasmlet:<label>:<key>`: labels must not nest
+            raise BackendConfigError(f"{kind}.{label}: a Redis label may not contain ':' or '*'")
         if not isinstance(table.get("allow_superuser", False), bool):
             raise BackendConfigError(f"{kind}.{label}.allow_superuser: expected true or false")
 

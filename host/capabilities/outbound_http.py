@@ -221,7 +221,7 @@ class OutboundHttpHost:
                 except httpcore.TimeoutException:
                     return Err(OutboundHttpErrorTimeout(f"{method} {_origin_text(url)}: deadline exceeded"))
                 except (httpcore.ProtocolError, httpcore.NetworkError, httpcore.UnsupportedProtocol,
-                        httpcore.ProxyError, ValueError) as exc:
+                        httpcore.ProxyError, ValueError, TypeError, UnicodeError) as exc:  # TypeError: a non-ASCII URL
                     return Err(OutboundHttpErrorFailed(f"{method} {_origin_text(url)}: {type(exc).__name__}: {exc}"))
                 if isinstance(result, Err):
                     return result

@@ -4,7 +4,8 @@
 //! `GET /respond?status=204&h=name:value&h=...&body=...` returns exactly that
 //! status, those headers (in order, repeated `h` kept) and that body. Every
 //! value is percent-decoded (`+` stays `+`), so it may hold CR, LF, NUL or any
-//! other byte. std only: no crates beyond the SDK.
+//! other byte. `GET /spin?n=N&log=1` busies itself for N million rounds. std only:
+//! no crates beyond the SDK.
 
 use wasmlet_guest::bindings::{Body, Event, Request, Response};
 use wasmlet_guest::EventHandler;
@@ -75,9 +76,32 @@ fn text(status: u16, body: &str) -> Response {
     }
 }
 
+/// `/spin?n=N&log=1`: N million rounds of busy work (no clock on wasm32-unknown-unknown),
+/// logging a warning first when `log` is given: a guest that outruns an inline budget.
+fn spin(req: &Request) -> Response {
+    let mut millions: u64 = 100;
+    let mut log = false;
+    for pair in req.query.split('&') {
+        if let Some(n) = pair.strip_prefix("n=") {
+            millions = n.parse().unwrap_or(100);
+        } else if pair == "log=1" {
+            log = true;
+        }
+    }
+    if log {
+        wasmlet_guest::log::warn(&format!("spinning {} million rounds", millions));
+    }
+    let mut x: u64 = 0;
+    for i in 0..millions * 1_000_000 {
+        x = unsafe { std::ptr::read_volatile(&x) }.wrapping_add(i);
+    }
+    text(200, &format!("spun {} million rounds ({})", millions, x % 7))
+}
+
 fn route(req: Request) -> Response {
     match req.path.as_str() {
         "/respond" => respond(&req),
+        "/spin" => spin(&req),
         "/hello" => text(200, "hello from hostile"),
         p if p.starts_with("/path/") => text(200, p),
         _ => text(404, &format!("no such path {}", req.path)),
