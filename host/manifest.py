@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 MiB = 1024 * 1024
+DEFAULT_PORTS = {"http": 80, "https": 443}
 RESERVED_ENV_PREFIX = "WASMLET_"
 """Host environment variables no manifest may grant (the admin token lives there)."""
 
@@ -59,6 +60,46 @@ _LIMIT_FIELDS = tuple(f.name for f in fields(Limits))
 
 
 @dataclass(frozen=True)
+class OriginPattern:
+    """`scheme://host[:port]`; host may be `*` (any) or start with `*.` (one or more labels), port may be `*`."""
+
+    scheme: str
+    host: str
+    port: int | None  # None: any port
+
+    @classmethod
+    def parse(cls, text: str) -> OriginPattern:
+        scheme, sep, rest = text.partition("://")
+        if not sep or scheme not in DEFAULT_PORTS:
+            raise ValueError(f"{text!r}: expected http://host[:port] or https://host[:port]")
+        rest = rest.rstrip("/")
+        if "/" in rest or "?" in rest or "@" in rest or "#" in rest or not rest:
+            raise ValueError(f"{text!r}: only scheme, host and port, no path or credentials")
+        if rest.startswith("["):
+            host, _, port = rest[1:].partition("]")
+            port = port.lstrip(":")
+        else:
+            host, _, port = rest.partition(":")
+        host = host.lower()
+        if not host or ("*" in host and host != "*" and not (host.startswith("*.") and "*" not in host[2:])):
+            raise ValueError(f"{text!r}: a wildcard stands for whole labels: `*.example.com` or `*`")
+        if port == "*":
+            return cls(scheme, host, None)
+        if port and not port.isdigit():
+            raise ValueError(f"{text!r}: invalid port {port!r}")
+        return cls(scheme, host, int(port) if port else DEFAULT_PORTS[scheme])
+
+    def matches(self, scheme: str, host: str, port: int) -> bool:
+        if scheme != self.scheme or (self.port is not None and port != self.port):
+            return False
+        if self.host == "*":
+            return True
+        if self.host.startswith("*."):
+            return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
+        return host == self.host
+
+
+@dataclass(frozen=True)
 class Grants:
     """Capabilities a manifest grants; everything else is denied."""
 
@@ -97,8 +138,6 @@ def _str_list(data: dict[str, Any], section: str, key: str) -> tuple[str, ...]:
 
 
 def _grants(data: dict[str, Any]) -> Grants:
-    from .capabilities.outbound_http import OriginPattern
-
     config = data.get("config", {})
     if not isinstance(config, dict):
         raise ManifestError("[config] must be a table")

@@ -24,15 +24,8 @@ from wasmlet_bindgen.abi import BindingError, GuestError, export_type
 
 from ._capture import Capture
 from .bindings.faas import Event, FunctionExports, FunctionImports, Response, add_function_to_linker
-from .capabilities import (
-    DeniedConfig,
-    DeniedKv,
-    DeniedModules,
-    DeniedOutboundHttp,
-    DeniedSql,
-    GuestLog,
-    InvocationContext,
-)
+from .capabilities import InvocationContext
+from .capabilities.sandbox import sandbox_imports
 from .engine import Engine
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
 from .manifest import Limits
@@ -77,11 +70,8 @@ class OverBudget(Exception):
 
 
 def default_imports(ctx: InvocationContext) -> FunctionImports:
-    """Log granted, everything else denied: the sandbox with no manifest."""
-    return FunctionImports(
-        log=GuestLog(ctx), config=DeniedConfig(), kv=DeniedKv(), sql=DeniedSql(),
-        outbound_http=DeniedOutboundHttp(), modules=DeniedModules(),
-    )
+    """Log granted, everything else denied: the sandbox with no manifest (empty grants)."""
+    return sandbox_imports(ctx)
 
 
 class Runtime:

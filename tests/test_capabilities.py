@@ -26,9 +26,9 @@ from wasmlet.bindings.faas import (
 from wasmlet.capabilities import InvocationContext
 from wasmlet.capabilities.backends import Backends
 from wasmlet.capabilities.kv import KvBackend, RedisKv, SqliteKv
-from wasmlet.capabilities.outbound_http import OriginPattern, OutboundHttpHost, OutboundPools
+from wasmlet.capabilities.outbound_http import OutboundHttpHost, OutboundPools
 from wasmlet.capabilities.sql import MysqlSql, PostgresSql, SqlBackend, SqlHost, SqliteSql, qmark_to_format
-from wasmlet.manifest import Limits, Manifest, ManifestError
+from wasmlet.manifest import Limits, Manifest, ManifestError, OriginPattern
 from wasmlet.registry import MemoryRegistry
 from wasmlet.runtime import Runtime
 
@@ -351,3 +351,15 @@ async def test_sandbox(runtime: Runtime, probe_wasm: dict[str, Path], tmp_path: 
         assert (await c.get("/pyprobe/latest/env")).text == "{}"
         sock = await c.get("/pyprobe/latest/socket")
         assert sock.status_code == 403 and "no sockets" in sock.text
+
+
+def test_the_manifest_is_a_leaf() -> None:
+    """Limits, origin patterns and grant parsing import nothing else of the host (no cycles)."""
+    import ast
+
+    import wasmlet.manifest
+
+    tree = ast.parse(Path(wasmlet.manifest.__file__).read_text())
+    relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
+    assert relative == []
+    assert not Path(wasmlet.manifest.__file__).with_name("capabilities").joinpath("denied.py").exists()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -30,58 +29,18 @@ from ..bindings.faas import (
     Response,
 )
 from ..bodies import body_bytes, body_from_bytes
+from ..manifest import DEFAULT_PORTS, OriginPattern
 from ._context import InvocationContext
 
 if TYPE_CHECKING:
     import httpcore
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 5
 _UNBOUNDED_S = 30.0
 """The longest a request may take when its invocation has no deadline (a host-level call)."""
 _DROPPED_REQUEST_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
                             "te", "trailer", "proxy-authorization", "proxy-connection"}
 _DROPPED_RESPONSE_HEADERS = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
-
-
-@dataclass(frozen=True)
-class OriginPattern:
-    """`scheme://host[:port]`; host may be `*` (any) or start with `*.` (one or more labels), port may be `*`."""
-
-    scheme: str
-    host: str
-    port: int | None  # None: any port
-
-    @classmethod
-    def parse(cls, text: str) -> OriginPattern:
-        scheme, sep, rest = text.partition("://")
-        if not sep or scheme not in DEFAULT_PORTS:
-            raise ValueError(f"{text!r}: expected http://host[:port] or https://host[:port]")
-        rest = rest.rstrip("/")
-        if "/" in rest or "?" in rest or "@" in rest or "#" in rest or not rest:
-            raise ValueError(f"{text!r}: only scheme, host and port, no path or credentials")
-        if rest.startswith("["):
-            host, _, port = rest[1:].partition("]")
-            port = port.lstrip(":")
-        else:
-            host, _, port = rest.partition(":")
-        host = host.lower()
-        if not host or ("*" in host and host != "*" and not (host.startswith("*.") and "*" not in host[2:])):
-            raise ValueError(f"{text!r}: a wildcard stands for whole labels: `*.example.com` or `*`")
-        if port == "*":
-            return cls(scheme, host, None)
-        if port and not port.isdigit():
-            raise ValueError(f"{text!r}: invalid port {port!r}")
-        return cls(scheme, host, int(port) if port else DEFAULT_PORTS[scheme])
-
-    def matches(self, scheme: str, host: str, port: int) -> bool:
-        if scheme != self.scheme or (self.port is not None and port != self.port):
-            return False
-        if self.host == "*":
-            return True
-        if self.host.startswith("*."):
-            return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
-        return host == self.host
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
