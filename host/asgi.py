@@ -24,30 +24,25 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import anyio
-import anyio.to_thread
 
 from ._admission import MemoryBudget
-from .bindings.faas import BodyText, Event, EventCall, EventHttp, FunctionImports, ModuleCall, Request, Response
+from .bindings.faas import BodyText, Event, EventHttp, Request, Response
 from .bodies import body_bytes, body_from_bytes
-from .capabilities import GuestLog, InvocationContext
+from .capabilities import InvocationContext, has_effects
 from .capabilities._context import escape_control
 from .capabilities.backends import Backends
-from .capabilities.config import ConfigHost
-from .capabilities.kv import KvHost
-from .capabilities.modules import ModulesHost
-from .capabilities.outbound_http import OutboundHttpHost, OutboundPools
-from .capabilities.sql import SqlHost
-from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
-from .manifest import Manifest
+from .dispatch import Dispatcher, Job, MemoryBusy
+from .errors import GuestTrap, InvocationError, OutOfMemory, Timeout
+from .functions import Functions, NotLoadable
 from .metrics import Metrics
-from .registry import FunctionSource, RegistryError, Version
-from .runtime import CompiledFunction, OverBudget, Runtime
+from .registry import FunctionSource, Version
+from .runtime import CompiledFunction, Runtime
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -57,8 +52,6 @@ Send = Callable[[Message], Awaitable[None]]
 access_log = logging.getLogger("wasmlet.access")
 log = logging.getLogger("wasmlet")
 
-_FORGIVE = 0.05
-_INLINE_LOAD_MAX = 4 << 20
 _INLINE_BINARY_MAX = 64 << 10
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what HTTP/1.1 clients (and uvicorn) refuse; tab is fine
@@ -118,19 +111,36 @@ class Host:
                  backends: Backends | None = None) -> None:
         self.runtime = runtime
         self.source = source
-        self.settings = settings or HostSettings()
         self.backends = backends or Backends(Path(".wasmlet/data"))
-        self.outbound = OutboundPools()
-        self.memory = MemoryBudget(self.settings.memory_budget_mb or math.inf)
-        self._imports: dict[Manifest, Callable[[InvocationContext], FunctionImports]] = {}
         self.metrics = Metrics()
-        self.threads = anyio.CapacityLimiter(self.settings.worker_threads)
-        self._thread_shares: dict[str, anyio.CapacityLimiter] = {}
-        self._compiled: dict[str, CompiledFunction] = {}
-        self._compiling: dict[str, anyio.Lock] = {}
         self._in_flight = 0
-        self._overruns: dict[str, float] = {}
         self._per_function: dict[str, int] = {}
+        self.settings = settings or HostSettings()
+
+    @property
+    def settings(self) -> HostSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: HostSettings) -> None:
+        """New settings (before serving): the dispatcher, memory budget and functions follow them."""
+        self._settings = settings
+        self.memory = MemoryBudget(settings.memory_budget_mb or math.inf)
+        self.functions = Functions(self.runtime, self.source, self.backends, self.memory, self.metrics)
+        self.dispatcher = Dispatcher(mode=settings.dispatch, inline_budget_ms=settings.inline_budget_ms,
+                                     inline_strikes=settings.inline_strikes, worker_threads=settings.worker_threads,
+                                     memory=self.memory, on_overrun=self._overran)
+
+    def _overran(self, function: str) -> None:
+        self.metrics.inline_overruns.labels(function).inc()
+
+    def preload(self, compiled: CompiledFunction) -> None:
+        """Keeps an already compiled function (the dev server loads before it swaps versions)."""
+        self.functions.preload(compiled)
+
+    def forget(self, sha256: str) -> None:
+        """Drops a compiled function (the dev server calls it after a reload)."""
+        self.functions.forget(sha256)
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -159,7 +169,7 @@ class Host:
             if len(parts) < 3 or not parts[1] or not parts[2] or parts[1] == b"_wasmlet":
                 raise _Reject(404, "no function here: use /<function>/<version>/<path>")
             name, ver = parts[1].decode("latin-1"), parts[2].decode("latin-1")
-            version = None if "%" in name or "%" in ver else self.source.resolve(name, ver)
+            version = None if "%" in name or "%" in ver else self.functions.resolve(name, ver)
             if version is None:
                 raise _Reject(404, f"unknown function or version: {escape_control(name)}/{escape_control(ver)}")
             fn_label, version_label = name, version.version
@@ -183,7 +193,7 @@ class Host:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.outbound.close()
+                self.functions.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -201,32 +211,19 @@ class Host:
         self._in_flight += 1
         self._per_function[version.function] = self._per_function.get(version.function, 0) + 1
         try:
-            compiled = await self._compiled_for(version)
+            try:
+                compiled = await self.functions.compiled_for(version)
+            except NotLoadable as exc:
+                raise _Reject(500, str(exc)) from None
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             request_body = body_from_bytes(body)
             event = EventHttp(Request(
                 method=scope["method"], path=sub_path, query=scope["query_string"].decode("latin-1"),
                 headers=headers, body=request_body, mount=mount,
             ))
-            ctx = InvocationContext(version.function, version.version, rid,
-                                    logging.getLogger(f"wasmlet.guest.{version.function}"))
-            imports = self.imports_for(manifest)
-            self.metrics.in_flight.inc()
-            try:
-                # a large binary body takes ~0.1 s per MB to hand over (one C value per byte): not on the loop
-                small = isinstance(request_body, BodyText) or len(body) <= _INLINE_BINARY_MAX
-                response = await self._invoke(compiled, event, manifest, ctx, imports, may_inline=small)
-            except Timeout:
-                raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
-            except OutOfMemory:
-                raise _Reject(500, f"{version.function} ran out of memory ({manifest.memory_mb} MB)") from None
-            except GuestTrap as exc:
-                log.warning("guest trap in %s/%s (request %s): %s", version.function, version.version, rid, exc)
-                raise _Reject(500, f"{version.function} failed: {exc.message}") from None
-            except InvocationError as exc:
-                raise _Reject(500, f"{version.function} failed: {exc.message}") from None
-            finally:
-                self.metrics.in_flight.dec()
+            response = await self._invoke(version, compiled, event, rid,
+                                          # a large binary body takes ~0.1 s per MB to hand over: not on the loop
+                                          small=isinstance(request_body, BodyText) or len(body) <= _INLINE_BINARY_MAX)
             out_headers = _check_response(response)
             return await _send_guest(send, response.status, body_bytes(response.body), rid, out_headers,
                                      scope["method"] == "HEAD")
@@ -234,140 +231,39 @@ class Host:
             self._in_flight -= 1
             self._per_function[version.function] -= 1
 
-    async def _invoke(self, compiled: CompiledFunction, event: Event, manifest: Manifest, ctx: InvocationContext,
-                      imports: Callable[[InvocationContext], FunctionImports], may_inline: bool = True) -> Response:
-        """Runs one invocation where `HostSettings.dispatch` says (inline attempt or worker thread)."""
-        dispatch = self.settings.dispatch
-        if dispatch == "inline":
-            return self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports)
-        sha = compiled.sha256
-        # a component with WASI imports can block inside WASI (a clock subscription, a poll), where
-        # the epoch deadline cannot stop it: on the loop it would stall every request
-        auto = dispatch == "auto" and _effect_free(manifest) and not compiled.uses_wasi
-        reserved = self.memory.try_acquire(manifest.memory_mb) if auto and may_inline else None
-        if reserved is not None and self._overruns.get(sha, 0.0) < self.settings.inline_strikes:
-            try:
-                response = self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports,
-                                               budget_ms=self.settings.inline_budget_ms)
-                self._forgive(sha)
-                return response
-            except OverBudget:
-                self._overruns[sha] = self._overruns.get(sha, 0.0) + 1.0
-                self.metrics.inline_overruns.labels(ctx.function).inc()
-            finally:
-                self.memory.release(reserved)
-        elif reserved is not None:
-            self.memory.release(reserved)
-        took: list[float] = []
+    async def _invoke(self, version: Version, compiled: CompiledFunction, event: Event, rid: str,
+                      small: bool) -> Response:
+        """Runs one invocation through the dispatcher and maps its failure to an HTTP error."""
+        manifest = version.manifest
+        ctx = InvocationContext(version.function, version.version, rid,
+                                logging.getLogger(f"wasmlet.guest.{version.function}"))
+        imports = self.functions.imports_for(manifest)
 
-        def timed() -> Response:
-            start = time.thread_time()  # this thread's CPU: not the waits for the GIL or a busy machine
-            try:
-                return self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports)
-            finally:
-                took.append(time.thread_time() - start)
+        def run(budget_ms: int | None) -> Response:
+            return self.runtime.invoke(compiled, event, limits=manifest.limits, ctx=ctx, imports=imports,
+                                       budget_ms=budget_ms)
 
-        share = self._thread_shares.get(ctx.function)
-        if share is None:  # one function, however stuck, leaves the other half of the threads to the rest
-            share = self._thread_shares[ctx.function] = anyio.CapacityLimiter(max(1, self.settings.worker_threads // 2))
-        async with share:  # waiting for a thread holds no memory: reserve only when about to run
-            try:
-                reserved = await self.memory.acquire(manifest.memory_mb, manifest.timeout_ms / 1000)
-            except TimeoutError:
-                raise _Reject(503, "host memory budget is in use, retry shortly", [(b"retry-after", b"1")]) from None
-            try:
-                response = await anyio.to_thread.run_sync(timed, limiter=self.threads)
-            finally:
-                self.memory.release(reserved)
-        if auto and took[0] * 2000 < self.settings.inline_budget_ms:
-            self._forgive(sha)  # it needed well under the budget here too: let it try the loop again
-        return response
-
-    def _forgive(self, sha256: str) -> None:
-        """A quick invocation wears a past overrun down (a busy machine can make any call overrun now and then)."""
-        score = self._overruns.get(sha256)
-        if score:
-            self._overruns[sha256] = max(0.0, score - _FORGIVE)
-
-    async def _compiled_for(self, version: Version) -> CompiledFunction:
-        compiled = self._compiled.get(version.sha256)
-        if compiled is not None:
-            return compiled
-        lock = self._compiling.setdefault(version.sha256, anyio.Lock())
-        async with lock:  # one compile per component, however many requests wait for it
-            try:
-                size = self.runtime.engine.cached_size(version.sha256)
-                if size is not None and size < _INLINE_LOAD_MAX:
-                    return self.compiled(version)  # a small compiled artifact maps in well under a millisecond
-                return await anyio.to_thread.run_sync(self.compiled, version)
-            except (OSError, LoadError, RegistryError) as exc:
-                raise _Reject(500, f"{version.function}/{version.version} could not be loaded: {exc}") from None
-
-    def compiled(self, version: Version) -> CompiledFunction:
-        """The compiled function for a version: kept in memory after its first call (blocking)."""
-        compiled = self._compiled.get(version.sha256)
-        if compiled is None:
-            compiled = self.runtime.load_stored(version.sha256, lambda: self.source.wasm(version))
-            if not compiled.cache_hit:
-                self.metrics.cold_starts.labels(version.function).inc()
-            self._compiled[version.sha256] = compiled
-        return compiled
-
-    def preload(self, compiled: CompiledFunction) -> None:
-        """Keeps an already compiled function (the dev server loads before it swaps versions)."""
-        self._compiled[compiled.sha256] = compiled
-
-    def imports_for(self, manifest: Manifest) -> Callable[[InvocationContext], FunctionImports]:
-        """The hostcall implementations an invocation gets: exactly what the manifest grants
-        (built once per manifest; only the per-invocation parts are made per call)."""
-        cached = self._imports.get(manifest)
-        if cached is not None:
-            return cached
-        grants = manifest.grants
-        config = ConfigHost(grants)
-        patterns, pools = OutboundHttpHost.parse(grants.allowed_hosts), self.outbound
-        kv_labels, sql_labels = frozenset(grants.kv), frozenset(grants.sql)
-        kv_backends, sql_backends = self.backends.kv, self.backends.sql
-
-        def factory(ctx: InvocationContext) -> FunctionImports:
-            return FunctionImports(log=GuestLog(ctx), config=config, kv=KvHost(kv_labels, kv_backends, ctx),
-                                   sql=SqlHost(sql_labels, sql_backends, ctx),
-                                   outbound_http=OutboundHttpHost(patterns, pools, ctx),
-                                   modules=ModulesHost(grants.modules, self, ctx))
-
-        self._imports[manifest] = factory
-        return factory
-
-    def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> Response:
-        """Runs another function in this thread (a module call); raises LookupError or InvocationError."""
-        target = self.source.resolve(name, version)
-        if target is None:
-            raise LookupError(f"unknown function or version: {name}/{version}")
+        # an attempt may be thrown away only when nothing granted has effects and the guest
+        # cannot block inside WASI (a clock subscription), where no deadline reaches it
+        may_attempt = small and not compiled.uses_wasi and not has_effects(manifest.grants)
+        job = Job(compiled.sha256, version.function, manifest.memory_mb, manifest.timeout_ms / 1000, may_attempt,
+                  run)
+        self.metrics.in_flight.inc()
         try:
-            compiled = self.compiled(target)
-        except (OSError, LoadError, RegistryError) as exc:
-            raise InvocationError(f"could not be loaded: {exc}", function=target.function) from None
-        reserved = self.memory.try_acquire(target.manifest.memory_mb)
-        if reserved is None:
-            raise InvocationError("the host's memory budget is in use", function=target.function)
-        try:
-            return self._call(target, compiled, name, version, request, parent)
+            return await self.dispatcher.run(job)
+        except MemoryBusy:
+            raise _Reject(503, "host memory budget is in use, retry shortly", [(b"retry-after", b"1")]) from None
+        except Timeout:
+            raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
+        except OutOfMemory:
+            raise _Reject(500, f"{version.function} ran out of memory ({manifest.memory_mb} MB)") from None
+        except GuestTrap as exc:
+            log.warning("guest trap in %s/%s (request %s): %s", version.function, version.version, rid, exc)
+            raise _Reject(500, f"{version.function} failed: {exc.message}") from None
+        except InvocationError as exc:
+            raise _Reject(500, f"{version.function} failed: {exc.message}") from None
         finally:
-            self.memory.release(reserved, from_thread=True)
-
-    def _call(self, target: Version, compiled: CompiledFunction, name: str, version: str, request: Request,
-              parent: InvocationContext) -> Response:
-        """The module call itself, its memory reserved."""
-        ctx = InvocationContext(target.function, target.version, parent.request_id,
-                                logging.getLogger(f"wasmlet.guest.{target.function}"), depth=parent.depth + 1,
-                                deadline=parent.deadline)  # the callee gets what is left of the caller's time
-        call = replace(request, mount=f"/{name}/{version}")
-        return self.runtime.invoke(compiled, EventCall(ModuleCall(parent.function, call)),
-                                   limits=target.manifest.limits, ctx=ctx, imports=self.imports_for(target.manifest))
-
-    def forget(self, sha256: str) -> None:
-        """Drops a compiled function (the dev server calls it after a reload)."""
-        self._compiled.pop(sha256, None)
+            self.metrics.in_flight.dec()
 
     def _access(self, scope: Scope, status: int, sent: int, elapsed: float, fn: str, ver: str, rid: str) -> None:
         if not access_log.isEnabledFor(logging.INFO):
@@ -428,13 +324,6 @@ async def _collect_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _effect_free(manifest: Manifest) -> bool:
-    """Granted nothing that waits on I/O or changes the world (only config and logging),
-    so an inline attempt can be thrown away and run again unseen."""
-    g = manifest.grants
-    return not (g.kv or g.sql or g.allowed_hosts or g.modules)
 
 
 def _check_response(response: Response) -> list[tuple[bytes, bytes]]:

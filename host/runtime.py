@@ -20,12 +20,12 @@ from pathlib import Path
 import wasmtime
 from wasmtime.component import Component, Linker
 
-from wasmlet_bindgen.abi import BindingError, GuestError, export_type
+from wasmlet.bindings._abi import BindingError, GuestError, export_type
 
 from ._capture import Capture
 from .bindings.faas import Event, FunctionExports, FunctionImports, Response, add_function_to_linker
-from .capabilities import InvocationContext
-from .capabilities.sandbox import sandbox_imports
+from .capabilities import ImportsFactory, InvocationContext, sandbox_imports
+from .dispatch import OverBudget
 from .engine import Engine
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
 from .manifest import Limits
@@ -61,12 +61,6 @@ class CompiledFunction:
     cache_hit: bool
 
 
-ImportsFactory = Callable[[InvocationContext], FunctionImports]
-
-
-class OverBudget(Exception):
-    """An attempt ran past its budget and was stopped; nothing it did was kept, so the
-    caller may run the invocation again elsewhere (see `Runtime.invoke`'s `budget_ms`)."""
 
 
 def default_imports(ctx: InvocationContext) -> FunctionImports:

@@ -26,8 +26,8 @@ from wasmlet.bindings.faas import (
 from wasmlet.capabilities import InvocationContext
 from wasmlet.capabilities.backends import Backends
 from wasmlet.capabilities.kv import KvBackend, RedisKv, SqliteKv
-from wasmlet.capabilities.outbound_http import OutboundHttpHost, OutboundPools
-from wasmlet.capabilities.sql import MysqlSql, PostgresSql, SqlBackend, SqlHost, SqliteSql, qmark_to_format
+from wasmlet.capabilities.outbound_http import OutboundHttpCalls, OutboundPools
+from wasmlet.capabilities.sql import MysqlSql, PostgresSql, SqlBackend, SqlCalls, SqliteSql, qmark_to_format
 from wasmlet.manifest import Limits, Manifest, ManifestError, OriginPattern
 from wasmlet.registry import MemoryRegistry
 from wasmlet.runtime import Runtime
@@ -135,7 +135,7 @@ BLOB = {"sqlite": "BLOB", "postgres": "BYTEA", "mariadb": "BLOB"}
 
 def test_sql_backend_typed_round_trip(sql_backend: SqlBackend, request: pytest.FixtureRequest) -> None:
     kind = request.node.callspec.params["sql_backend"]
-    host = SqlHost(("db",), lambda label: sql_backend)
+    host = SqlCalls(("db",), lambda label: sql_backend)
     assert host.execute("db", "DROP TABLE IF EXISTS wasmlet_caps_test", []).tag == "ok"
     created = host.execute("db", f"CREATE TABLE wasmlet_caps_test (id BIGINT, r DOUBLE PRECISION, t VARCHAR(100), "
                                  f"b {BLOB[kind]}, n INTEGER)", [])
@@ -157,7 +157,7 @@ def test_sql_backend_typed_round_trip(sql_backend: SqlBackend, request: pytest.F
 def test_backend_errors_do_not_leak_credentials(tmp_path: Path) -> None:
     backends = Backends(tmp_path, sql={"pg": {"type": "postgres",
                                               "url": "postgresql://bob:hunter2@127.0.0.1:1/test"}})
-    result = SqlHost(("pg",), backends.sql).query("pg", "SELECT 1", [])
+    result = SqlCalls(("pg",), backends.sql).query("pg", "SELECT 1", [])
     assert result.tag == "err" and result.value.tag == "backend"
     assert "hunter2" not in result.value.value
 
@@ -301,7 +301,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 def test_outbound_allow_list_on_every_hop(upstream: int) -> None:
     pools = OutboundPools()
     ctx = InvocationContext("f", limits=Limits(max_outbound_response_bytes=1024 * 1024))
-    host = OutboundHttpHost(OutboundHttpHost.parse([f"http://127.0.0.1:{upstream}"]), pools, ctx)
+    host = OutboundHttpCalls(OutboundHttpCalls.parse([f"http://127.0.0.1:{upstream}"]), pools, ctx)
 
     def get(url: str) -> object:
         return host.send(OutgoingRequest("GET", url, [], BodyText("")))
@@ -321,7 +321,7 @@ def test_outbound_allow_list_on_every_hop(upstream: int) -> None:
     assert escape.tag == "err" and isinstance(escape.value, OutboundHttpErrorDenied)  # type: ignore[attr-defined]
     too_big = get(f"http://127.0.0.1:{upstream}/big")
     assert too_big.tag == "err" and "larger than" in too_big.value.value  # type: ignore[attr-defined]
-    by_name = OutboundHttpHost(OutboundHttpHost.parse([f"http://localhost:{upstream}"]), pools, ctx)
+    by_name = OutboundHttpCalls(OutboundHttpCalls.parse([f"http://localhost:{upstream}"]), pools, ctx)
     literal = by_name.send(OutgoingRequest("GET", f"http://127.0.0.1:{upstream}/ok", [], BodyText("")))
     assert literal.tag == "err" and isinstance(literal.value, OutboundHttpErrorDenied)  # IP literal for a name
     assert by_name.send(OutgoingRequest("GET", f"http://localhost:{upstream}/ok", [], BodyText(""))).tag == "ok"
@@ -363,3 +363,21 @@ def test_the_manifest_is_a_leaf() -> None:
     relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
     assert relative == []
     assert not Path(wasmlet.manifest.__file__).with_name("capabilities").joinpath("denied.py").exists()
+
+
+def test_every_import_has_one_capability_and_effects_come_from_the_descriptors() -> None:
+    """Adding a capability is its module plus a line in CAPABILITIES; nothing else keeps a list."""
+    import dataclasses
+
+    from wasmlet.bindings.faas import FunctionImports
+    from wasmlet.capabilities import CAPABILITIES, has_effects
+    from wasmlet.manifest import Grants
+
+    assert [c.name for c in CAPABILITIES] == [f.name for f in dataclasses.fields(FunctionImports)]
+    assert {c.name for c in CAPABILITIES if c.effects} == {"kv", "sql", "outbound_http", "modules"}
+    assert not has_effects(Grants(config=(("k", "v"),), env=("HOME",)))
+    for grants in (Grants(kv=("a",)), Grants(sql=("a",)), Grants(allowed_hosts=("https://x.com",)),
+                   Grants(modules=("a",))):
+        assert has_effects(grants), grants
+    for c in CAPABILITIES:
+        assert c.section is None or c.section in Manifest().to_dict() or c.section == "config", c.name

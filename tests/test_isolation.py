@@ -16,9 +16,9 @@ from servers import free_port, running
 from wasmlet.asgi import Host
 from wasmlet.bindings.faas import BodyText, OutgoingRequest, Request
 from wasmlet.capabilities import InvocationContext
-from wasmlet.capabilities.config import ConfigHost
-from wasmlet.capabilities.modules import ModulesHost
-from wasmlet.capabilities.outbound_http import OriginPattern, OutboundHttpHost, OutboundPools
+from wasmlet.capabilities.config import ConfigCalls
+from wasmlet.capabilities.modules import ModulesCalls
+from wasmlet.capabilities.outbound_http import OriginPattern, OutboundHttpCalls, OutboundPools
 from wasmlet.manifest import Grants, Limits, Manifest, ManifestError
 from wasmlet.registry import MemoryRegistry
 from wasmlet.runtime import Runtime
@@ -41,12 +41,12 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         yield port
 
 
-def outbound(upstream: int, function: str, pools: OutboundPools, timeout_s: float = 10) -> OutboundHttpHost:
+def outbound(upstream: int, function: str, pools: OutboundPools, timeout_s: float = 10) -> OutboundHttpCalls:
     ctx = InvocationContext(function, deadline=time.monotonic() + timeout_s)
-    return OutboundHttpHost(OutboundHttpHost.parse([f"http://127.0.0.1:{upstream}"]), pools, ctx)
+    return OutboundHttpCalls(OutboundHttpCalls.parse([f"http://127.0.0.1:{upstream}"]), pools, ctx)
 
 
-def get(host: OutboundHttpHost, url: str) -> object:
+def get(host: OutboundHttpCalls, url: str) -> object:
     return host.send(OutgoingRequest("GET", url, [], BodyText("")))
 
 
@@ -72,7 +72,7 @@ def test_outbound_obeys_the_invocation_deadline(upstream: int) -> None:
         took = time.monotonic() - start
         assert result.tag == "err" and result.value.__class__.__name__ == "OutboundHttpErrorTimeout", path  # type: ignore[attr-defined]
         assert took < 1.8, f"{path} took {took:.1f}s for a 1 s deadline"
-    expired = OutboundHttpHost(OutboundHttpHost.parse([base]), pools,
+    expired = OutboundHttpCalls(OutboundHttpCalls.parse([base]), pools,
                                InvocationContext("late", deadline=time.monotonic() - 1))
     assert get(expired, f"{base}/ok").tag == "err"  # nothing is sent after the deadline
     pools.close()
@@ -94,7 +94,7 @@ def test_wasmlet_secrets_cannot_be_granted(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("WASMLET_ADMIN_TOKEN", "s3cret")
     with pytest.raises(ManifestError, match="WASMLET_ADMIN_TOKEN is wasmlet's own setting"):
         Manifest.from_toml('[config]\nenv = ["WASMLET_ADMIN_TOKEN"]\n')
-    stored = ConfigHost(Grants(env=("WASMLET_ADMIN_TOKEN", "wasmlet_admin_token")))  # stored before the check
+    stored = ConfigCalls(Grants(env=("WASMLET_ADMIN_TOKEN", "wasmlet_admin_token")))  # stored before the check
     assert stored.get("WASMLET_ADMIN_TOKEN").tag == "err"  # type: ignore[attr-defined]
     assert stored.get("wasmlet_admin_token").tag == "err"  # type: ignore[attr-defined]
 
@@ -112,12 +112,12 @@ class _Invoker:
 
 def test_module_call_results_and_deadlines_are_bounded() -> None:
     req = Request("GET", "/", "", [], BodyText(""), "")
-    big = ModulesHost(("callee",), _Invoker("x" * 2000), InvocationContext("caller",
+    big = ModulesCalls(("callee",), _Invoker("x" * 2000), InvocationContext("caller",
                       limits=Limits(max_module_response_bytes=1000)))  # type: ignore[arg-type]
     result = big.call("callee", req)
     assert result.tag == "err" and "over the limit of 1000" in result.value.value  # type: ignore[attr-defined]
     invoker = _Invoker("ok")
-    late = ModulesHost(("callee",), invoker, InvocationContext("caller", deadline=time.monotonic() - 0.1))  # type: ignore[arg-type]
+    late = ModulesCalls(("callee",), invoker, InvocationContext("caller", deadline=time.monotonic() - 0.1))  # type: ignore[arg-type]
     assert late.call("callee", req).tag == "err" and invoker.calls == 0  # type: ignore[attr-defined]
 
 
@@ -142,16 +142,16 @@ def test_a_transaction_left_open_does_not_carry_over(tmp_path: Path) -> None:
     or the next function on that thread runs inside it (and sees its uncommitted rows)."""
     from wasmlet.bindings.faas import ValueInteger
     from wasmlet.capabilities.backends import Backends
-    from wasmlet.capabilities.sql import SqlHost
+    from wasmlet.capabilities.sql import SqlCalls
 
     backends = Backends(tmp_path)
     first = InvocationContext("a", deadline=time.monotonic() + 10)
-    a = SqlHost(("default",), backends.sql, first)
+    a = SqlCalls(("default",), backends.sql, first)
     assert a.execute("default", "CREATE TABLE t (v TEXT)", []).tag == "ok"  # type: ignore[attr-defined]
     assert a.execute("default", "BEGIN", []).tag == "ok"  # type: ignore[attr-defined]
     assert a.execute("default", "INSERT INTO t VALUES ('uncommitted')", []).tag == "ok"  # type: ignore[attr-defined]
     first.finish()  # the runtime does this when the invocation ends, however it ends
-    b = SqlHost(("default",), backends.sql, InvocationContext("b", deadline=time.monotonic() + 10))
+    b = SqlCalls(("default",), backends.sql, InvocationContext("b", deadline=time.monotonic() + 10))
     seen = b.query("default", "SELECT count(*) FROM t", [])
     assert seen.tag == "ok" and seen.value.rows == [[ValueInteger(0)]]  # type: ignore[attr-defined]
     assert b.execute("default", "INSERT INTO t VALUES ('mine')", []).tag == "ok"  # type: ignore[attr-defined]

@@ -412,7 +412,7 @@ async def test_an_unexpected_host_error_is_a_logged_json_500(runtime: Runtime, h
     async def broken(version: object) -> object:
         raise RuntimeError("boom")
 
-    host._compiled_for = broken  # type: ignore[method-assign,assignment]
+    host.functions.compiled_for = broken  # type: ignore[method-assign,assignment]
     async with _client(host) as c:
         resp = await c.get("/hostile/latest/hello")
     assert resp.status_code == 500 and resp.json()["request_id"] == resp.headers["x-request-id"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from wasmlet_guest import App, Body, CallNext, Headers, Json, Query, Request, Response
+from wasmlet_guest import App, Body, CallNext, Headers, HostError, Json, Query, Request, Response
 from wasmlet_guest._static import etag
 
 
@@ -157,3 +159,91 @@ def test_export_outside_a_component_is_a_clear_stub() -> None:
     world = App().export()
     with pytest.raises(RuntimeError, match="only inside a component"):
         world().handle(None)
+
+
+def test_every_supported_parameter_kind_is_accepted_at_decoration() -> None:
+    app = App()
+
+    @app.post("/all/{a}/:b/*rest")
+    def everything(a: int, b: str, rest: str, q: Query, j: Json[Person], h: Headers, body: Body, raw: bytes,
+                   req: Request) -> str:
+        return f"{a}|{b}|{rest}|{q.get('x')}|{j.name}|{h.get('x-h')}|{len(body)}|{len(raw)}|{req.method}"
+
+    resp = app.handle(Request("POST", "/all/7/bee/c/d?x=1", headers=[("x-h", "hh")], body=b'{"name":"n","age":1}'))
+    assert resp.body == b"7|bee|c/d|1|n|hh|20|20|POST"
+
+
+def misspelt(nme: str) -> str:
+    return nme
+
+
+def unannotated(word) -> str:  # type: ignore[no-untyped-def]
+    return str(word)
+
+
+def bare_dataclass(p: Person) -> str:
+    return p.name
+
+
+def defaulted(x: int = 3) -> str:
+    return str(x)
+
+
+@pytest.mark.parametrize(("pattern", "handler", "fragments"), [
+    ("/hello/{name}", misspelt, ["misspelt() for GET HEAD /hello/{name}", "parameter `nme`", "path parameters: name"]),
+    ("/", unannotated, ["parameter `word`", "it has none", "Query, Json[T], Headers, Body or bytes, Request"]),
+    ("/people", bare_dataclass, ["parameter `p`", "`p: Json[Person]`"]),
+    ("/x/*rest", defaulted, ["parameter `x`", "path parameters: rest"]),
+])
+def test_a_parameter_no_request_can_fill_fails_at_decoration(pattern: str, handler: Any, fragments: list[str]) -> None:
+    # Raised while the module is imported, i.e. while componentize-py builds the component,
+    # instead of every request answering 500.
+    with pytest.raises(TypeError) as info:
+        App().get(pattern)(handler)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(("kind", "status"), [
+    ("denied", 403), ("backend", 503), ("timeout", 503), ("not-found", 500), ("failed", 500),
+])
+def test_an_uncaught_host_error_is_a_json_response(kind: str, status: int) -> None:
+    app = App()
+    seen: list[int] = []
+
+    @app.middleware
+    def record(req: Request, call_next: CallNext) -> Response:
+        resp = call_next(req)
+        seen.append(resp.status)  # middleware sees the answer, not the exception
+        return resp
+
+    @app.get("/kv/{key}")
+    def read(key: str) -> str:
+        raise HostError(kind, f"store `default` for {key}")
+
+    resp = app.handle(Request("GET", "/kv/k1"))
+    assert (resp.status, resp.header("content-type")) == (status, "application/json")
+    assert json.loads(resp.body) == {"error": "store `default` for k1", "kind": kind}
+    assert resp.body == b'{"error":"store `default` for k1","kind":"%s"}' % kind.encode()  # the Rust SDK's bytes
+    assert seen == [status]
+
+
+def test_a_middleware_host_error_is_answered_and_other_exceptions_still_raise() -> None:
+    app = App()
+
+    @app.middleware
+    def gate(req: Request, call_next: CallNext) -> Response:
+        if req.header("x-gate"):
+            raise HostError("denied", "kv store `sessions` is not granted")
+        return call_next(req)
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise ValueError("a bug, not a hostcall")
+
+    gated = app.handle(Request("GET", "/boom", headers=[("x-gate", "1")]))
+    assert (gated.status, json.loads(gated.body)["kind"]) == (403, "denied")
+    with pytest.raises(ValueError, match="a bug"):
+        app.handle(Request("GET", "/boom"))
+    head = app.handle(Request("HEAD", "/boom", headers=[("x-gate", "1")]))
+    assert (head.status, head.body) == (403, b"")

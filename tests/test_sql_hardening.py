@@ -26,8 +26,8 @@ from wasmlet.bindings.faas import KvErrorBackend, SqlErrorBackend
 from wasmlet.capabilities._context import InvocationContext
 from wasmlet.capabilities._watchdog import Watchdog
 from wasmlet.capabilities.backends import BackendConfigError, Backends
-from wasmlet.capabilities.kv import KvHost, RedisKv, SqliteKv
-from wasmlet.capabilities.sql import MysqlSql, PostgresSql, SqlBackend, SqlHost, SqliteSql
+from wasmlet.capabilities.kv import KvCalls, RedisKv, SqliteKv
+from wasmlet.capabilities.sql import MysqlSql, PostgresSql, SqlBackend, SqlCalls, SqliteSql
 from wasmlet.manifest import Limits, Manifest
 from wasmlet.registry import MemoryRegistry
 from wasmlet.runtime import Runtime
@@ -46,9 +46,9 @@ def ctx(seconds: float = 5.0, **limits: int) -> InvocationContext:
     return InvocationContext(function="f", deadline=time.monotonic() + seconds, limits=Limits(**limits))
 
 
-def sql(backend: SqlBackend, seconds: float = 5.0, **limits: int) -> SqlHost:
+def sql(backend: SqlBackend, seconds: float = 5.0, **limits: int) -> SqlCalls:
     """A SQL host granted label `db` on `backend`, for one invocation."""
-    return SqlHost(("db",), lambda _: backend, ctx(seconds, **limits))
+    return SqlCalls(("db",), lambda _: backend, ctx(seconds, **limits))
 
 
 def error(result: Any) -> str:
@@ -114,9 +114,9 @@ def test_registry_is_never_a_guest_database(tmp_path: Path) -> None:
                                        "evil2": {"type": "sqlite", "path": "sub/../registry.sqlite3"}},
                         kv={"evil": {"type": "sqlite", "path": "registry.sqlite3"}})
     for label in ("evil", "evil2"):
-        result = SqlHost((label,), backends.sql, ctx()).query(label, "SELECT 1", [])
+        result = SqlCalls((label,), backends.sql, ctx()).query(label, "SELECT 1", [])
         assert "registry" in error(result)
-    assert "registry" in error(KvHost(("evil",), backends.kv, ctx()).get("evil", "k"))
+    assert "registry" in error(KvCalls(("evil",), backends.kv, ctx()).get("evil", "k"))
     assert not (tmp_path / "registry.sqlite3").exists()
     with pytest.raises(BackendConfigError):
         Backends(tmp_path, sql={"pg": {"type": "postgres", "url": "postgresql://x@h/d", "allow_superuser": "yes"}})
@@ -234,7 +234,7 @@ def test_query_results_stop_at_the_limits_and_memory_stays_flat(any_db: tuple[st
 
 def test_kv_limits(tmp_path: Path) -> None:
     store = SqliteKv(tmp_path / "kv-limits.sqlite3")
-    host = KvHost(("s",), lambda _: store, ctx(max_kv_key_bytes=8, max_kv_value_bytes=16, max_kv_keys=3))
+    host = KvCalls(("s",), lambda _: store, ctx(max_kv_key_bytes=8, max_kv_value_bytes=16, max_kv_keys=3))
     assert "key of 9 bytes is over the limit of 8 bytes" == error(host.set("s", "k" * 9, b"v"))
     assert "over the limit of 8 bytes" in error(host.set("s", "é" * 5, b"v"))  # bytes, not characters
     assert "value of 17 bytes is over the limit of 16 bytes" == error(host.set("s", "k", b"v" * 17))
@@ -247,7 +247,7 @@ def test_kv_limits(tmp_path: Path) -> None:
 
 def test_redis_kv_limits(redis_url: str) -> None:
     store = RedisKv(redis_url, f"t{uuid.uuid4().hex[:8]}")
-    host = KvHost(("s",), lambda _: store, ctx(max_kv_keys=3, max_kv_value_bytes=16))
+    host = KvCalls(("s",), lambda _: store, ctx(max_kv_keys=3, max_kv_value_bytes=16))
     try:
         assert "over the limit" in error(host.set("s", "k", b"v" * 17))
         for i in range(4):
@@ -281,7 +281,7 @@ def test_sqlite_endless_query_stops_at_the_deadline(guest_db: SqliteSql) -> None
 
 
 def test_past_deadline_never_starts(guest_db: SqliteSql) -> None:
-    host = SqlHost(("db",), lambda _: guest_db, ctx(-1))
+    host = SqlCalls(("db",), lambda _: guest_db, ctx(-1))
     assert "deadline" in error(host.execute("db", "CREATE TABLE never (a)", []))
     assert sql(guest_db).query("db", "SELECT name FROM sqlite_master WHERE name = 'never'", []).value.rows == []
 
@@ -355,7 +355,7 @@ def test_stalled_redis_gives_a_deadline_error(redis_url: str) -> None:
     u = urlparse(redis_url)
     with StallProxy(u.hostname or "127.0.0.1", u.port or 6379) as proxy:
         store = RedisKv(proxied(redis_url, proxy), f"t{uuid.uuid4().hex[:8]}")
-        stalled_call(proxy, lambda seconds: KvHost(("s",), lambda _: store, ctx(seconds)).get("s", "k"))
+        stalled_call(proxy, lambda seconds: KvCalls(("s",), lambda _: store, ctx(seconds)).get("s", "k"))
 
 
 def test_watchdog_fires_cancels_and_stops() -> None:
@@ -388,7 +388,7 @@ async def test_python_guest_is_confined_and_bounded(runtime: Runtime, probe_wasm
     manifest = Manifest.from_toml('[sql]\ndatabases = ["default"]\n[limits]\ntimeout_ms = 1500\n')
     registry.put("pyprobe", probe_wasm["python"].read_bytes(), manifest)
     backends = Backends(tmp_path, sql={"other": {"type": "sqlite"}})
-    other = SqlHost(("other",), backends.sql, ctx())
+    other = SqlCalls(("other",), backends.sql, ctx())
     assert other.execute("other", "CREATE TABLE secret (s TEXT)", []).tag == "ok"
     host = Host(runtime, registry, backends=backends)
     transport = httpx.ASGITransport(app=host)

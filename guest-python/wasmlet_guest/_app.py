@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from ._extract import Rejection, extractor_for
+from ._extract import EXTRACTOR_NAMES, Rejection, extractor_for, is_extractor
+from ._host import HostError
 from ._http import Request, Response, dumps
 from ._static import StaticDir
 
@@ -40,6 +41,16 @@ def to_response(value: Any) -> Response:
     return Response(200, [("content-type", "application/json")], dumps(value))
 
 
+def _unfillable(handler: Callable[..., Any], route: str, name: str, annotation: Any, params: list[str]) -> TypeError:
+    """The decoration-time error for a parameter no request can fill (it would answer 500 every time)."""
+    where = f"path parameters: {', '.join(params)}" if params else "it has none"
+    hint = ""
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        hint = f"; for a JSON body write `{name}: Json[{annotation.__name__}]`"
+    return TypeError(f"handler {handler.__qualname__}() for {route}: parameter `{name}` is neither a path "
+                     f"parameter of the route ({where}) nor an extractor ({EXTRACTOR_NAMES}){hint}")
+
+
 class _Route:
     def __init__(self, methods: list[str], pattern: str, handler: Callable[..., Any]) -> None:
         self.methods = methods
@@ -48,9 +59,24 @@ class _Route:
         if self.rest is not None:
             self.segments = self.segments[:-1]
         self.handler = handler
-        hints = typing.get_type_hints(handler, include_extras=True)
-        self.extractors = [(name, extractor_for(name, hints.get(name, str)))
-                           for name in inspect.signature(handler).parameters]
+        self.extractors = self._extractors(f"{' '.join(methods)} {pattern}")
+
+    def _param_names(self) -> list[str]:
+        """The route's path parameter names, in order (the `*rest` one last)."""
+        names = [m.group(1) or m.group(2) for m in map(_PARAM.match, self.segments) if m]
+        return names + ([self.rest] if self.rest is not None else [])
+
+    def _extractors(self, route: str) -> list[tuple[str, Callable[[Request], Any]]]:
+        """One extractor per handler parameter; raises TypeError now for a parameter nothing can fill."""
+        hints = typing.get_type_hints(self.handler, include_extras=True)
+        params = self._param_names()
+        extractors = []
+        for name in inspect.signature(self.handler).parameters:
+            annotation = hints.get(name, str)
+            if name not in params and not is_extractor(annotation):
+                raise _unfillable(self.handler, route, name, annotation, params)
+            extractors.append((name, extractor_for(name, annotation)))
+        return extractors
 
     def match(self, path: str) -> dict[str, str] | None:
         parts = [p for p in path.split("/") if p]
@@ -72,7 +98,10 @@ class _Route:
             args = {name: extract(req) for name, extract in self.extractors}
         except Rejection as rejection:
             return rejection.response
-        return to_response(self.handler(**args))
+        try:
+            return to_response(self.handler(**args))
+        except HostError as err:  # an uncaught failed hostcall: 403, 503 or 500 with its kind
+            return err.response()
 
 
 class App:
@@ -120,8 +149,14 @@ class App:
 
     # ------------------------------------------------------------ handling
     def handle(self, req: Request) -> Response:
-        """Runs a request through the middleware and the routes."""
-        return self._run(0, req)
+        """Runs a request through the middleware and the routes; a middleware's uncaught HostError is answered too."""
+        try:
+            return self._run(0, req)
+        except HostError as err:
+            resp = err.response()
+            if req.method == "HEAD":
+                resp.body = b""
+            return resp
 
     def _run(self, index: int, req: Request) -> Response:
         if index < len(self._middleware):

@@ -96,9 +96,22 @@ def _from_json(target: Any, data: Any, where: str = "body") -> Any:
     return data
 
 
+def _is_json(annotation: Any) -> bool:
+    """Whether `annotation` is `Json[T]` (an `Annotated` carrying the marker)."""
+    return typing.get_origin(annotation) is Annotated and _JsonMarker in typing.get_args(annotation)[1:]
+
+
+EXTRACTOR_NAMES = "Query, Json[T], Headers, Body or bytes, Request"
+
+
+def is_extractor(annotation: Any) -> bool:
+    """Whether `annotation` names an extractor; any other parameter must be a path parameter."""
+    return _is_json(annotation) or annotation in (Request, Query, Headers, Body, bytes)
+
+
 def extractor_for(name: str, annotation: Any) -> Any:
     """A function `(request) -> value` for one handler parameter."""
-    if typing.get_origin(annotation) is Annotated and _JsonMarker in typing.get_args(annotation)[1:]:
+    if _is_json(annotation):
         target = typing.get_args(annotation)[0]
 
         def json_body(req: Request) -> Any:

@@ -31,6 +31,10 @@ def _require() -> None:
         raise RuntimeError("hostcalls exist only inside a component")
 
 
+# Kinds that mean "try again later" rather than "this request is wrong".
+_UNAVAILABLE = frozenset({"backend", "timeout", "unavailable"})
+
+
 class HostError(Exception):
     """A hostcall failed: `kind` is denied, backend, timeout, not-found or failed."""
 
@@ -38,6 +42,17 @@ class HostError(Exception):
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message
+
+    @property
+    def status(self) -> int:
+        """The HTTP status an uncaught error answers with: 403 denied, 503 unavailable, else 500."""
+        if self.kind == "denied":
+            return 403
+        return 503 if self.kind in _UNAVAILABLE else 500
+
+    def response(self) -> Response:
+        """The JSON error response `{"error": message, "kind": kind}` the router answers with."""
+        return Response.json({"error": self.message, "kind": self.kind}, self.status)
 
 
 def _unwrap(call: Any, *args: Any) -> Any:

@@ -1,8 +1,10 @@
 //! Typed wrappers for every hostcall. A capability the manifest does not grant
-//! answers `HostError::Denied`; nothing here panics.
+//! answers `HostError::Denied`; nothing here panics. A handler may return
+//! `Result<T, HostError>` and use `?`: an error answers 403 (denied), 503
+//! (backend, timeout) or 500 with `{"error": message, "kind": kind}`.
 
 use crate::bindings;
-use crate::http::{Request, Response};
+use crate::http::{IntoResponse, Request, Response};
 
 /// Why a hostcall failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,99 @@ impl std::fmt::Display for HostError {
 }
 
 impl std::error::Error for HostError {}
+
+impl HostError {
+    /// The kind's name, as the Python SDK spells it: denied, backend, timeout, not-found, failed.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HostError::Denied(_) => "denied",
+            HostError::Backend(_) => "backend",
+            HostError::Timeout(_) => "timeout",
+            HostError::NotFound(_) => "not-found",
+            HostError::Failed(_) => "failed",
+        }
+    }
+
+    /// The host's message, without the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            HostError::Denied(m)
+            | HostError::Backend(m)
+            | HostError::Timeout(m)
+            | HostError::NotFound(m)
+            | HostError::Failed(m) => m,
+        }
+    }
+
+    /// The status it answers with: 403 denied, 503 when a backend is unavailable or timed out, else 500.
+    pub fn status(&self) -> u16 {
+        match self {
+            HostError::Denied(_) => 403,
+            HostError::Backend(_) | HostError::Timeout(_) => 503,
+            HostError::NotFound(_) | HostError::Failed(_) => 500,
+        }
+    }
+}
+
+/// So a handler can return `Result<T, HostError>` and use `?` on hostcalls.
+impl IntoResponse for HostError {
+    fn into_response(self) -> Response {
+        Response::json(self.status(), &serde_json::json!({ "error": self.message(), "kind": self.kind() }))
+    }
+}
+
+/// So `?` works on hostcalls in a handler (or helper) returning `Result<T, Response>`.
+impl From<HostError> for Response {
+    fn from(e: HostError) -> Response {
+        e.into_response()
+    }
+}
+
+impl From<bindings::ConfigError> for HostError {
+    fn from(e: bindings::ConfigError) -> HostError {
+        match e {
+            bindings::ConfigError::Denied(m) => HostError::Denied(m),
+        }
+    }
+}
+
+impl From<bindings::KvError> for HostError {
+    fn from(e: bindings::KvError) -> HostError {
+        match e {
+            bindings::KvError::Denied(m) => HostError::Denied(m),
+            bindings::KvError::Backend(m) => HostError::Backend(m),
+        }
+    }
+}
+
+impl From<bindings::SqlError> for HostError {
+    fn from(e: bindings::SqlError) -> HostError {
+        match e {
+            bindings::SqlError::Denied(m) => HostError::Denied(m),
+            bindings::SqlError::Backend(m) => HostError::Backend(m),
+        }
+    }
+}
+
+impl From<bindings::OutboundHttpError> for HostError {
+    fn from(e: bindings::OutboundHttpError) -> HostError {
+        match e {
+            bindings::OutboundHttpError::Denied(m) => HostError::Denied(m),
+            bindings::OutboundHttpError::Timeout(m) => HostError::Timeout(m),
+            bindings::OutboundHttpError::Failed(m) => HostError::Failed(m),
+        }
+    }
+}
+
+impl From<bindings::ModulesError> for HostError {
+    fn from(e: bindings::ModulesError) -> HostError {
+        match e {
+            bindings::ModulesError::Denied(m) => HostError::Denied(m),
+            bindings::ModulesError::NotFound(m) => HostError::NotFound(m),
+            bindings::ModulesError::Failed(m) => HostError::Failed(m),
+        }
+    }
+}
 
 /// Writing to the host log (to stderr when running natively, as in unit tests).
 pub mod log {
@@ -65,43 +160,34 @@ pub mod log {
 /// Configuration values granted by the manifest.
 pub mod config {
     use super::HostError;
-    use crate::bindings::{config, ConfigError};
+    use crate::bindings::config;
 
     /// A config value; `Ok(None)` when granted but unset.
     pub fn get(key: &str) -> Result<Option<String>, HostError> {
-        config::get(key).map_err(|e| match e {
-            ConfigError::Denied(m) => HostError::Denied(m),
-        })
-    }
-}
-
-fn kv_error(e: bindings::KvError) -> HostError {
-    match e {
-        bindings::KvError::Denied(m) => HostError::Denied(m),
-        bindings::KvError::Backend(m) => HostError::Backend(m),
+        config::get(key).map_err(HostError::from)
     }
 }
 
 /// Key-value stores, by label.
 pub mod kv {
-    use super::{kv_error, HostError};
+    use super::HostError;
     use crate::bindings::kv;
 
     /// The value under `key`.
     pub fn get(store: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
-        kv::get(store, key).map_err(kv_error)
+        kv::get(store, key).map_err(HostError::from)
     }
     /// Stores `value` under `key`.
     pub fn set(store: &str, key: &str, value: &[u8]) -> Result<(), HostError> {
-        kv::set(store, key, value).map_err(kv_error)
+        kv::set(store, key, value).map_err(HostError::from)
     }
     /// Removes `key`.
     pub fn delete(store: &str, key: &str) -> Result<(), HostError> {
-        kv::delete(store, key).map_err(kv_error)
+        kv::delete(store, key).map_err(HostError::from)
     }
     /// Keys starting with `prefix`.
     pub fn keys(store: &str, prefix: &str) -> Result<Vec<String>, HostError> {
-        kv::keys(store, prefix).map_err(kv_error)
+        kv::keys(store, prefix).map_err(HostError::from)
     }
 }
 
@@ -109,47 +195,94 @@ pub mod kv {
 pub mod sql {
     use super::HostError;
     pub use crate::bindings::{Rows, Value};
-    use crate::bindings::{sql, SqlError};
-
-    fn err(e: SqlError) -> HostError {
-        match e {
-            SqlError::Denied(m) => HostError::Denied(m),
-            SqlError::Backend(m) => HostError::Backend(m),
-        }
-    }
+    use crate::bindings::sql;
 
     /// Runs a statement; returns the rows changed.
     pub fn execute(database: &str, statement: &str, params: &[Value]) -> Result<u64, HostError> {
-        sql::execute(database, statement, params).map_err(err)
+        sql::execute(database, statement, params).map_err(HostError::from)
     }
     /// Runs a query.
     pub fn query(database: &str, statement: &str, params: &[Value]) -> Result<Rows, HostError> {
-        sql::query(database, statement, params).map_err(err)
+        sql::query(database, statement, params).map_err(HostError::from)
     }
 }
 
 /// Outbound HTTP to allowed hosts.
 pub mod outbound {
     use super::HostError;
-    use crate::bindings::{outbound_http, OutboundHttpError, OutgoingRequest};
+    use crate::bindings::{outbound_http, OutgoingRequest};
     use crate::http::{body_to_wire, Response};
 
     /// Sends a request.
     pub fn send(method: &str, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<Response, HostError> {
         let req = OutgoingRequest { method: method.into(), url: url.into(), headers: headers.to_vec(), body: body_to_wire(body) };
-        outbound_http::send(&req).map(Response::from_wire).map_err(|e| match e {
-            OutboundHttpError::Denied(m) => HostError::Denied(m),
-            OutboundHttpError::Timeout(m) => HostError::Timeout(m),
-            OutboundHttpError::Failed(m) => HostError::Failed(m),
-        })
+        outbound_http::send(&req).map(Response::from_wire).map_err(HostError::from)
     }
 }
 
 /// Calls another function on the same host (`name` or `name/version`).
 pub fn call(module: &str, request: Request) -> Result<Response, HostError> {
-    bindings::modules::call(module, &request.into_wire()).map(Response::from_wire).map_err(|e| match e {
-        bindings::ModulesError::Denied(m) => HostError::Denied(m),
-        bindings::ModulesError::NotFound(m) => HostError::NotFound(m),
-        bindings::ModulesError::Failed(m) => HostError::Failed(m),
-    })
+    bindings::modules::call(module, &request.into_wire()).map(Response::from_wire).map_err(HostError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::Path;
+    use crate::router::Router;
+
+    /// Stands in for a hostcall: fails with the kind the key names.
+    fn fake_hostcall(key: &str) -> Result<String, HostError> {
+        match key {
+            "denied" => Err(bindings::KvError::Denied("kv store `default` is not granted".into()).into()),
+            "backend" => Err(bindings::SqlError::Backend("database is locked".into()).into()),
+            "timeout" => Err(bindings::OutboundHttpError::Timeout("deadline exceeded".into()).into()),
+            "not-found" => Err(bindings::ModulesError::NotFound("no function 'x'".into()).into()),
+            "failed" => Err(HostError::Failed("call depth".into())),
+            _ => Ok(format!("value of {}", key)),
+        }
+    }
+
+    fn question_mark(Path(key): Path<String>) -> Result<String, HostError> {
+        let value = fake_hostcall(&key)?;
+        Ok(value)
+    }
+
+    fn into_response_error(Path(key): Path<String>) -> Result<String, Response> {
+        Ok(fake_hostcall(&key)?)
+    }
+
+    fn get(r: &Router, path: &str) -> Response {
+        r.handle(crate::http::Request::new("GET", path))
+    }
+
+    #[test]
+    fn a_host_error_from_question_mark_answers_status_and_json() {
+        let r = Router::new().get("/a/:key", question_mark).get("/b/:key", into_response_error);
+        let cases = [
+            ("denied", 403, "kv store `default` is not granted"),
+            ("backend", 503, "database is locked"),
+            ("timeout", 503, "deadline exceeded"),
+            ("not-found", 500, "no function 'x'"),
+            ("failed", 500, "call depth"),
+        ];
+        for (kind, status, message) in cases.iter() {
+            for prefix in ["/a/", "/b/"].iter() {
+                let resp = get(&r, &format!("{}{}", prefix, kind));
+                assert_eq!(resp.status, *status, "{}{}", prefix, kind);
+                assert_eq!(resp.header("content-type"), Some("application/json"));
+                let expected = serde_json::json!({ "error": message, "kind": kind });
+                assert_eq!(resp.body_text(), expected.to_string());
+            }
+        }
+        assert_eq!(get(&r, "/a/k").body_text(), "value of k");
+        assert_eq!(get(&r, "/b/k").status, 200);
+    }
+
+    #[test]
+    fn the_body_has_the_python_sdk_bytes() {
+        let resp = HostError::Denied("no".into()).into_response();
+        assert_eq!(resp.body_text(), r#"{"error":"no","kind":"denied"}"#);
+        assert_eq!(Response::from(HostError::Timeout("t".into())).status, 503);
+    }
 }

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from wasmlet_bindgen.abi import Err, Ok, Result
+from wasmlet.bindings._abi import Err, Ok, Result
 
 from ._context import DeadlineExceeded, InvocationContext
 
@@ -53,7 +53,7 @@ def run_granted(granted: frozenset[str], label: str, what: str, open_backend: Ca
         return Err(failed(scrub(f"{type(exc).__name__}: {exc}")))
 
 
-class LabelledHost(Generic[B]):
+class LabelledCalls(Generic[B]):
     """Base of hostcalls on labelled backends (kv stores, SQL databases): the grant set
     and the backend lookup every call of them goes through."""
 

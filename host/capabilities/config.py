@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 
-from wasmlet_bindgen.abi import Err, Ok, Result
+from wasmlet.bindings._abi import Err, Ok, Result
 
 from ..bindings.faas import ConfigError, ConfigErrorDenied
 from ..manifest import RESERVED_ENV_PREFIX, Grants
+from ._capability import Capability, HostServices, PerInvocation
 
 
-class ConfigHost:
+class ConfigCalls:
     """Implements `config` for one function's grants."""
 
     def __init__(self, grants: Grants) -> None:
@@ -24,3 +25,11 @@ class ConfigHost:
         if key in self.env:
             return Ok(os.environ.get(key))
         return Err(ConfigErrorDenied(f"config key {key!r} is not granted"))
+
+
+def _bind(grants: Grants, services: HostServices) -> PerInvocation:
+    calls = ConfigCalls(grants)  # read-only and the same for every invocation
+    return lambda ctx: calls
+
+
+CAPABILITY = Capability("config", "config", effects=False, granted=lambda g: bool(g.config or g.env), bind=_bind)

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from wasmlet_bindgen.abi import Result
+from wasmlet.bindings._abi import Result
 
 from ..bindings.faas import KvError, KvErrorBackend, KvErrorDenied
-from ..manifest import Limits
+from ..manifest import Grants, Limits
+from ._capability import Capability, HostServices, PerInvocation
 from ._context import DeadlineExceeded, InvocationContext
-from ._errors import LabelledHost, Refused, T, run_granted
+from ._errors import LabelledCalls, Refused, T, run_granted
 from ._sqlite import SqliteFile
 
 _DEFAULT_LIMITS = Limits()
@@ -157,7 +158,7 @@ class RedisKv:
         return sorted(k.decode()[len(self.prefix):] for k in found)
 
 
-class KvHost(LabelledHost[KvBackend]):
+class KvCalls(LabelledCalls[KvBackend]):
     """Implements `kv` for one function: granted labels reach their backend, others are denied;
     keys and values over the invocation's limits are refused before reaching the store."""
 
@@ -200,3 +201,16 @@ class KvHost(LabelledHost[KvBackend]):
             return s.keys(prefix, self.ctx)
 
         return self._run(store, op)
+
+
+def _bind(grants: Grants, services: HostServices) -> PerInvocation:
+    labels = frozenset(grants.kv)
+    open_backend = services.backends.kv if services.backends is not None else _no_backend
+    return lambda ctx: KvCalls(labels, open_backend, ctx)
+
+
+def _no_backend(label: str) -> KvBackend:
+    raise LookupError(f"no key-value backend for {label!r} on this host")
+
+
+CAPABILITY = Capability("kv", "kv", effects=True, granted=lambda g: bool(g.kv), bind=_bind)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from ..bindings.faas import Level
+from ..manifest import Grants
+from ._capability import Capability, HostServices, PerInvocation
 from ._context import InvocationContext
 
 _LEVELS = {
@@ -14,7 +16,7 @@ _LEVELS = {
 MAX_MESSAGE = 16 * 1024
 
 
-class GuestLog:
+class LogCalls:
     """Implements the `log` interface for one invocation."""
 
     def __init__(self, ctx: InvocationContext) -> None:
@@ -26,3 +28,11 @@ class GuestLog:
         if level in (Level.WARN, Level.ERROR):
             self.ctx.output.append(message)
         self.ctx.log(_LEVELS[level], message)
+
+
+def _bind(grants: Grants, services: HostServices) -> PerInvocation:
+    return LogCalls
+
+
+CAPABILITY = Capability("log", None, effects=False, granted=lambda g: True, bind=_bind)
+"""Always granted; lines land in the host's log (held while an inline attempt may be thrown away)."""

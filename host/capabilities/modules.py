@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from wasmlet_bindgen.abi import Err, Ok, Result
+from wasmlet.bindings._abi import Err, Ok, Result
 
 from ..bindings.faas import (
     ModulesError,
@@ -15,6 +15,8 @@ from ..bindings.faas import (
     Response,
 )
 from ..errors import InvocationError
+from ..manifest import Grants
+from ._capability import Capability, HostServices, PerInvocation
 from ._context import InvocationContext
 
 MAX_DEPTH = 8
@@ -26,7 +28,7 @@ class ModuleInvoker(Protocol):
     def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> Response: ...
 
 
-class ModulesHost:
+class ModulesCalls:
     """Implements `modules` for one invocation."""
 
     def __init__(self, granted: tuple[str, ...], invoker: ModuleInvoker | None, ctx: InvocationContext) -> None:
@@ -61,3 +63,11 @@ class ModulesHost:
         if size > limit:
             return Err(ModulesErrorFailed(f"{module}: response body of {size} bytes is over the limit of {limit}"))
         return Ok(response)
+
+
+def _bind(grants: Grants, services: HostServices) -> PerInvocation:
+    allowed, invoker = grants.modules, services.invoker
+    return lambda ctx: ModulesCalls(allowed, invoker, ctx)
+
+
+CAPABILITY = Capability("modules", "modules", effects=True, granted=lambda g: bool(g.modules), bind=_bind)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from wasmlet_bindgen.abi import Err, Ok, Result
+from wasmlet.bindings._abi import Err, Ok, Result
 
 from ..bindings.faas import (
     OutboundHttpError,
@@ -29,7 +29,8 @@ from ..bindings.faas import (
     Response,
 )
 from ..bodies import body_bytes, body_from_bytes
-from ..manifest import DEFAULT_PORTS, OriginPattern
+from ..manifest import DEFAULT_PORTS, Grants, OriginPattern
+from ._capability import Capability, HostServices, PerInvocation
 from ._context import InvocationContext
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class OutboundPools:
             pool.close()
 
 
-class OutboundHttpHost:
+class OutboundHttpCalls:
     """Implements `outbound-http` for one invocation: its function's allow-list, pool, deadline and limits."""
 
     def __init__(self, patterns: tuple[OriginPattern, ...], pools: OutboundPools,
@@ -231,3 +232,17 @@ def _origin_text(url: str) -> str:
     except ValueError:
         return repr(url[:200])
     return f"{scheme}://{host}:{port}"
+
+
+_NO_POOLS = OutboundPools()
+"""For a host without outbound HTTP: with no allowed origin nothing ever asks it for a pool."""
+
+
+def _bind(grants: Grants, services: HostServices) -> PerInvocation:
+    patterns = OutboundHttpCalls.parse(grants.allowed_hosts)
+    pools = services.outbound if services.outbound is not None else _NO_POOLS
+    return lambda ctx: OutboundHttpCalls(patterns, pools, ctx)
+
+
+CAPABILITY = Capability("outbound_http", "outbound_http", effects=True, granted=lambda g: bool(g.allowed_hosts),
+                        bind=_bind)

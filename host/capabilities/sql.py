@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from wasmlet_bindgen.abi import Result
+from wasmlet.bindings._abi import Result
 
 from ..bindings.faas import (
     Rows,
@@ -33,9 +33,10 @@ from ..bindings.faas import (
     ValueReal,
     ValueText,
 )
-from ..manifest import Limits
+from ..manifest import Grants, Limits
+from ._capability import Capability, HostServices, PerInvocation
 from ._context import DeadlineExceeded, InvocationContext
-from ._errors import LabelledHost, Refused, T, run_granted
+from ._errors import LabelledCalls, Refused, T, run_granted
 from ._sqlite import SqliteFile
 from ._watchdog import watchdog
 
@@ -524,7 +525,7 @@ class MysqlSql(_Pooled):
             return False
 
 
-class SqlHost(LabelledHost[SqlBackend]):
+class SqlCalls(LabelledCalls[SqlBackend]):
     """Implements `sql` for one function: granted labels reach their database, others are denied."""
 
     def _run(self, label: str, op: Callable[[SqlBackend], T]) -> Result[T, SqlError]:
@@ -547,3 +548,16 @@ class SqlHost(LabelledHost[SqlBackend]):
             return Rows(columns, [[from_python(v) for v in row] for row in rows])
 
         return self._run(database, run)
+
+
+def _bind(grants: Grants, services: HostServices) -> PerInvocation:
+    labels = frozenset(grants.sql)
+    open_backend = services.backends.sql if services.backends is not None else _no_backend
+    return lambda ctx: SqlCalls(labels, open_backend, ctx)
+
+
+def _no_backend(label: str) -> SqlBackend:
+    raise LookupError(f"no SQL backend for {label!r} on this host")
+
+
+CAPABILITY = Capability("sql", "sql", effects=True, granted=lambda g: bool(g.sql), bind=_bind)
