@@ -20,6 +20,7 @@ from .build import BuildError, build_python, build_rust, detect
 from .capabilities.backends import Backends
 from .errors import LoadError
 from .manifest import Manifest
+from .names import check_function_name
 from .registry import MemoryRegistry
 from .runtime import Runtime
 
@@ -44,12 +45,13 @@ class DevFunction:
         if p.is_dir():
             detect(p)  # a clear error now when it is neither Rust nor Python
             src = p.resolve()
-            name = name or src.name
+            name = check_function_name(name or src.name)
             manifest_path = src / "wasmlet.toml"
             manifest = Manifest.from_toml(manifest_path.read_text()) if manifest_path.is_file() else Manifest()
             return cls(name, (build_dir / f"{name}.wasm").resolve(), manifest, src)
         if not name or not path:
             raise ValueError(f"-m expects NAME:PATH.wasm or a source directory, got {spec!r}")
+        check_function_name(name)
         manifest_path = p.with_suffix(".toml")
         manifest = Manifest.from_toml(manifest_path.read_text()) if manifest_path.is_file() else Manifest()
         return cls(name, p.resolve(), manifest)

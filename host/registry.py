@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .manifest import Manifest
+from .names import check_function_name
 
 _RESOLVED_MAX = 10_000
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -58,7 +59,13 @@ class FunctionSource(Protocol):
 
 
 def check_name(kind: str, name: str) -> None:
-    if not NAME_RE.match(name):
+    """Function names follow `names.FUNCTION_NAME`; versions and aliases `NAME_RE`."""
+    if kind == "function":
+        try:
+            check_function_name(name)
+        except ValueError as exc:
+            raise RegistryError(str(exc), 400) from None
+    elif not NAME_RE.match(name):
         raise RegistryError(f"invalid {kind} name {name!r}: use a-z, 0-9, '-' and '_' (max 63)", 400)
 
 

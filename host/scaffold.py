@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .build import project_root
+from .names import check_function_name
 
 _RUST_CARGO = """[package]
 name = "{name}"
@@ -145,8 +146,7 @@ def scaffold(language: str, name: str, parent: Path) -> Path:
     """Writes a new function folder and returns it."""
     if language not in ("rust", "python"):
         raise ValueError("language must be rust or python")
-    if not name.replace("-", "").replace("_", "").isalnum() or not name[0].isalpha():
-        raise ValueError(f"invalid function name {name!r}: letters, digits, '-' and '_', starting with a letter")
+    check_function_name(name)
     root = parent / name
     if root.exists():
         raise ValueError(f"{root} already exists")

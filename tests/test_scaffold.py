@@ -59,3 +59,24 @@ def test_dev_rebuilds_a_source_directory_and_keeps_serving_through_a_broken_buil
         assert proc.poll() is None
 
 
+
+
+@pytest.mark.parametrize("bad", ["Hello", "héllo", "my fn", "a/b", "1abc", "-x", "x" * 64, ""])
+def test_one_function_name_rule_everywhere(tmp_path: Path, bad: str) -> None:
+    """`new` used to accept `Hello` and `héllo`, `dev -m` accepted `my fn`; deploy refused them."""
+    from wasmlet.dev import DevFunction
+    from wasmlet.names import check_function_name
+    from wasmlet.registry import RegistryError, check_name
+    from wasmlet.scaffold import scaffold
+
+    with pytest.raises(ValueError, match="invalid function name"):
+        check_function_name(bad)
+    with pytest.raises(ValueError, match="invalid function name"):
+        scaffold("python", bad, tmp_path)
+    (tmp_path / "f.wasm").write_bytes(b"\0asm")
+    with pytest.raises(ValueError, match="invalid function name|expects NAME"):
+        DevFunction.parse(f"{bad}:{tmp_path / 'f.wasm'}", tmp_path)
+    with pytest.raises(RegistryError, match="invalid function name"):
+        check_name("function", bad)
+    for good in ("hello", "orders-v2", "a_b", "x" * 63):
+        assert check_function_name(good) == good
