@@ -44,14 +44,15 @@ def read_log(proc: subprocess.Popen[bytes]) -> str:
 
 @contextmanager
 def running(args: list[str], health: str, log_path: Path, env: dict[str, str] | None = None,
-            cwd: Path | None = None, command: list[str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+            cwd: Path | None = None, command: list[str] | None = None,
+            ready_timeout: float = 60) -> Iterator[subprocess.Popen[bytes]]:
     """Starts `wasmlet ARGS` (or `command + ARGS`), waits until `health` answers, and always stops it."""
     log = open(log_path, "wb")
     proc = subprocess.Popen((command or WASMLET) + args, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
                             env={**os.environ, **(env or {})}, start_new_session=True)
     proc.log_path = str(log_path)  # type: ignore[attr-defined]
     try:
-        wait_healthy(health, proc)
+        wait_healthy(health, proc, ready_timeout)
         yield proc
     finally:
         stop(proc)

@@ -48,7 +48,7 @@ def test_dev_rebuilds_a_source_directory_and_keeps_serving_through_a_broken_buil
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(["dev", "--bind", f"127.0.0.1:{port}", "live"], f"{base}/_wasmlet/health",
-                 tmp_path / "dev.log", cwd=tmp_path) as proc:
+                 tmp_path / "dev.log", cwd=tmp_path, ready_timeout=300) as proc:  # a first cargo build
         assert httpx.get(f"{base}/live/latest/hello/you").text == "Hello, you!"
         lib.write_text(lib.read_text().replace('"Hello, {}!"', '"Howdy, {}!"'))
         assert eventually(lambda: httpx.get(f"{base}/live/latest/hello/you").text == "Howdy, you!", timeout=120)
@@ -57,8 +57,6 @@ def test_dev_rebuilds_a_source_directory_and_keeps_serving_through_a_broken_buil
         assert "error" in read_log(proc)  # the compiler's own message is shown
         assert httpx.get(f"{base}/live/latest/hello/you").text == "Howdy, you!"
         assert proc.poll() is None
-
-
 
 
 @pytest.mark.parametrize("bad", ["Hello", "héllo", "my fn", "a/b", "1abc", "-x", "x" * 64, ""])
