@@ -1,7 +1,7 @@
 """wasmlet bindgen: WIT -> typed Python host bindings and Rust guest glue.
 
-The generator is loaded on first use: a host that only needs `wasmlet_bindgen.abi`
-at run time does not pay for importing it."""
+The generator is loaded on first use, so importing this package costs nothing until it
+generates. The bindings' run-time support is `wasmlet.bindings._abi`, not part of it."""
 
 from __future__ import annotations
 

@@ -502,7 +502,7 @@ class PythonEmitter:
             "from wasmtime import Store",
             "from wasmtime.component import Component, Instance, Linker",
             "",
-            "from wasmlet_bindgen import abi",
+            "from wasmlet.bindings import _abi as abi",
         ]
         body = list(self.out)
         helpers: list[str] = []

@@ -61,7 +61,7 @@ class EngineSettings:
 
 def _enable_pooling(config: wasmtime.Config, slots: int, max_memory_mb: int) -> None:
     """The pooling allocator, reachable only through wasmtime-py's FFI layer."""
-    from wasmtime import _bindings as c
+    from ._wasmtime import capi as c
 
     pool = c.wasmtime_pooling_allocation_config_new()
     c.wasmtime_pooling_allocation_config_total_component_instances_set(pool, slots)

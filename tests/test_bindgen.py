@@ -79,8 +79,8 @@ def test_export_type_descriptions_match_real_components(engine: object, kitchen_
     from wasmtime.component import Component
 
     import kitchen_bindings as k
+    from wasmlet.bindings._abi import export_type
     from wasmlet.bindings.faas import FunctionExports
-    from wasmlet_bindgen.abi import export_type
 
     wasm_engine = engine.wasm  # type: ignore[attr-defined]
     for path in kitchen_wasm.values():

@@ -15,7 +15,7 @@ from wasmtime.component import Component, Instance, Linker
 
 import kitchen_bindings as k
 from wasmlet import Engine
-from wasmlet_bindgen import abi
+from wasmlet.bindings import _abi as abi
 
 LANGS = ["rust", "python"]
 

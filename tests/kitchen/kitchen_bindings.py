@@ -13,7 +13,7 @@ from typing import Any, Callable, ClassVar, Optional, Protocol, Union
 from wasmtime import Store
 from wasmtime.component import Component, Instance, Linker
 
-from wasmlet_bindgen import abi
+from wasmlet.bindings import _abi as abi
 
 
 @dataclass(frozen=True, slots=True)
