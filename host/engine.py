@@ -16,6 +16,7 @@ from pathlib import Path
 import wasmtime
 from wasmtime.component import Component
 
+from ._wasmtime import WASMTIME_VERSION
 from .errors import LoadError
 
 log = logging.getLogger("wasmlet")
@@ -23,17 +24,6 @@ MAX_TIMEOUT_MS = 15 * 60 * 1000
 """The longest deadline a manifest may set (see `manifest._LIMIT_RANGES`)."""
 
 
-def _wasmtime_version() -> str:
-    """wasmtime-py's version from its dist-info folder (importlib.metadata costs ~30 ms of start-up)."""
-    site = Path(wasmtime.__file__).resolve().parent.parent
-    for info in site.glob("wasmtime-*.dist-info"):
-        return info.name[len("wasmtime-"):-len(".dist-info")]
-    import importlib.metadata
-
-    return importlib.metadata.version("wasmtime")
-
-
-WASMTIME_VERSION = _wasmtime_version()
 
 
 @dataclass(frozen=True)
