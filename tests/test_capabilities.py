@@ -17,6 +17,7 @@ from wasmlet.bindings.faas import (
     BodyText,
     OutboundHttpErrorDenied,
     OutgoingRequest,
+    Request,
     ValueBlob,
     ValueInteger,
     ValueNull,
@@ -221,7 +222,8 @@ async def test_guest_kv_on_redis(runtime: Runtime, probe_wasm: dict[str, Path], 
         assert (await c.get(f"/{fn}/latest/kv?op=set&store={label}&key=a&value=1")).text == "ok"
         assert server.get(f"wasmlet:{label}:a") == b"1"
         assert "1" in (await c.get(f"/{fn}/latest/kv?op=get&store={label}&key=a")).text
-        assert "a" in (await c.get(f"/{fn}/latest/kv?op=keys&store={label}&prefix=")).text
+        keys = await c.get(f"/{fn}/latest/kv?op=keys&store={label}&prefix=")
+        assert keys.status_code == 200 and keys.text in ('["a"]', "[\"a\"]")
         assert (await c.get(f"/{fn}/latest/kv?op=delete&store={label}&key=a")).text == "ok"
         assert server.get(f"wasmlet:{label}:a") is None
         assert not (tmp_path / "kv-default.sqlite3").exists()
@@ -281,7 +283,35 @@ async def test_module_calls_and_the_depth_limit(runtime: Runtime, probe_wasm: di
         assert missing.status_code == 502 and "not found" in missing.text
         for fn in ("probe", "pyprobe"):
             loop = await c.get(f"/{fn}/latest/recurse")
-            assert loop.status_code == 508 and "depth limit" in loop.text
+            assert loop.status_code == 508 and "depth limit (8)" in loop.text
+
+
+async def test_the_depth_limit_is_eight_calls(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    """Seven nested calls succeed and the eighth is refused: the limit is 8, not any number."""
+    from wasmlet.bindings.faas import ModulesErrorFailed, Response
+    from wasmlet.capabilities.modules import MAX_DEPTH, ModulesCalls
+
+    class Echo:
+        def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> Response:
+            return Response(200, [], BodyText(f"depth {parent.depth + 1}"))
+
+    req = Request("GET", "/", "", [], BodyText(""), "")
+    assert MAX_DEPTH == 8
+    for depth in range(MAX_DEPTH - 1):
+        result = ModulesCalls(("f",), Echo(), InvocationContext("f", depth=depth)).call("f", req)
+        assert result.tag == "ok", depth  # type: ignore[attr-defined]
+    refused = ModulesCalls(("f",), Echo(), InvocationContext("f", depth=MAX_DEPTH - 1)).call("f", req)
+    assert refused.tag == "err" and isinstance(refused.value, ModulesErrorFailed)  # type: ignore[attr-defined]
+
+
+async def test_a_version_pinned_module_grant_allows_that_version_only(runtime: Runtime,
+                                                                      probe_wasm: dict[str, Path]) -> None:
+    host = make_host(runtime, probe_wasm, Backends(Path("/nonexistent")), '[modules]\nallowed = ["probe/dev"]\n')
+    async with client(host) as c:
+        assert (await c.get("/pyprobe/latest/call?module=probe/dev&path=/hello")).text == "200 hello from rust"
+        for other in ("probe", "probe/latest", "probe/v2"):
+            denied = await c.get(f"/pyprobe/latest/call?module={other}&path=/hello")
+            assert denied.status_code == 403 and "denied" in denied.text, other
 
 
 # ------------------------------------------------------------ outbound HTTP
@@ -349,7 +379,13 @@ async def test_sandbox(runtime: Runtime, probe_wasm: dict[str, Path], tmp_path: 
         files = await c.get("/pyprobe/latest/files")
         assert files.status_code == 403 and "root:" not in files.text
         assert (await c.get("/pyprobe/latest/env")).text == "{}"
-        sock = await c.get("/pyprobe/latest/socket")
+        import socket as sockets
+
+        with sockets.socket() as listener:  # a port that is surely open: the sandbox must still not reach it
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            port = listener.getsockname()[1]
+            sock = await c.get(f"/pyprobe/latest/socket?port={port}")
         assert sock.status_code == 403 and "no sockets" in sock.text
 
 
