@@ -59,6 +59,10 @@ def test_hello_routes(base: str, lang: str) -> None:
     missing = fetch(base, lang, "GET", "/no/such/route")
     assert missing.status_code == 404
     assert missing.json() == {"error": "not found", "path": "/no/such/route"}
+    wrong_method = fetch(base, lang, "DELETE", "/api/echo-person")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    no_age = fetch(base, lang, "POST", "/api/echo-person", content=b'{"name": "cattchen"}')
+    assert no_age.status_code == 400 and "age" in no_age.json()["error"]
 
 
 @pytest.mark.parametrize(("method", "path", "kw"), CASES, ids=[f"{m} {p}" for m, p, _ in CASES])
