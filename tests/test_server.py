@@ -137,25 +137,56 @@ def test_loopback_means_every_address_is_loopback() -> None:
     assert not any(is_loopback(h) for h in ("0.0.0.0", "localhost.evil", "10.0.0.1", "::", "example.invalid"))
 
 
-def test_kill_9_during_deploy_leaves_a_consistent_registry(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
-    s = Serve(tmp_path)
-    with running(s.args, f"{s.base}/_wasmlet/health", tmp_path / "serve1.log", env=s.env) as proc:
-        assert s.deploy("probe", probe_wasm["rust"]).status_code == 201
-        # The Python guest is not in this data dir's compile cache: validating it takes seconds.
-        thread = threading.Thread(target=lambda: _ignore(lambda: s.deploy("probe", probe_wasm["python"])))
-        thread.start()
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        thread.join()
-    with running(s.args, f"{s.base}/_wasmlet/health", tmp_path / "serve2.log", env=s.env):
-        listing = s.admin.get("/v1/functions").json()["functions"]["probe"]
-        assert [v["version"] for v in listing["versions"]] == ["v1"]
+_KILLED_MID_DEPLOY = """
+import os, signal, sys
+from pathlib import Path
+from wasmlet.manifest import Manifest
+from wasmlet.registry import SqliteRegistry
+registry = SqliteRegistry(Path(sys.argv[1]))
+registry.deploy("probe", Path(sys.argv[2]).read_bytes(), Manifest())          # v1, committed
+where = sys.argv[4]
+if where == "writing":     # the blob half written: killed before its rename
+    real_fsync = os.fsync
+    def fsync(fd):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.fsync = fsync
+else:                      # the blob in place, the metadata transaction not committed
+    real = registry._transaction
+    from contextlib import contextmanager
+    @contextmanager
+    def transaction():
+        with real() as cur:
+            yield cur
+            os.kill(os.getpid(), signal.SIGKILL)                         # before COMMIT
+    registry._transaction = transaction
+registry.deploy("probe", Path(sys.argv[3]).read_bytes(), Manifest())          # v2: never finishes
+"""
+
+
+@pytest.mark.parametrize("where", ["writing", "committing"])
+def test_kill_9_during_deploy_leaves_a_consistent_registry(tmp_path: Path, probe_wasm: dict[str, Path],
+                                                           where: str) -> None:
+    """The kill lands inside the dangerous window (blob written or being written, transaction not
+    committed), not while the upload is still being validated."""
+    import sys
+
+    data = tmp_path / "data"
+    run = subprocess.run([sys.executable, "-c", _KILLED_MID_DEPLOY, str(data), str(probe_wasm["rust"]),
+                          str(probe_wasm["python"]), where], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    leftovers = list((data / "blobs").glob(".upload-*"))
+    assert bool(leftovers) == (where == "writing")  # the half-written upload is there to be cleaned up
+    registry = SqliteRegistry(data)
+    try:
+        assert not list((data / "blobs").glob(".upload-*"))  # removed at start-up
+        listing = registry.list()["probe"]
+        assert [v["version"] for v in listing["versions"]] == ["v1"]  # type: ignore[index]
         assert listing["aliases"] == {"latest": "v1"}
-        assert httpx.get(f"{s.base}/probe/latest/hello").text == "hello from rust"
-        assert not list((s.data / "blobs").glob(".upload-*"))
-        # and the registry still takes deploys
-        assert s.deploy("probe", probe_wasm["python"]).json()["version"] == "v2"
+        latest = registry.resolve("probe", "latest")
+        assert latest is not None and registry.wasm(latest) == probe_wasm["rust"].read_bytes()  # sha256 checked
+        assert registry.deploy("probe", probe_wasm["python"].read_bytes(), Manifest()).version == "v2"
+    finally:
+        registry.close()
 
 
 def _ignore(fn: object) -> None:
