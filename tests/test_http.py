@@ -32,6 +32,13 @@ def make_host(runtime: Runtime, probe_wasm: dict[str, Path], **limits: int) -> H
     return Host(runtime, registry, HostSettings(worker_threads=4))
 
 
+async def in_flight(host: Host, count: int, timeout: float = 10) -> None:
+    """Waits until `count` invocations are running (the in-flight gauge), instead of a fixed sleep."""
+    with anyio.fail_after(timeout):
+        while f"wasmlet_invocations_in_flight {float(count)}" not in host.metrics.render().decode():
+            await anyio.sleep(0.01)
+
+
 def client(host: Host) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test", timeout=30)
 
@@ -110,7 +117,7 @@ async def test_slow_guest_does_not_stall_others(runtime: Runtime, probe_wasm: di
         start = time.monotonic()  # before the slow request: a host that ran it on the loop could not hide it
         async with anyio.create_task_group() as tg:
             tg.start_soon(slow)
-            await anyio.sleep(0.3)  # the loop is running in a worker thread now
+            await in_flight(host, 1)  # the loop is running in a worker thread now
             resp = await c.get("/probe/latest/hello")
             results["hello"] = time.monotonic() - start
             assert resp.status_code == 200
@@ -124,7 +131,7 @@ async def test_over_the_concurrency_cap_is_503_with_retry_after(runtime: Runtime
     async with client(host) as c:
         async with anyio.create_task_group() as tg:
             tg.start_soon(c.get, "/probe/latest/loop")
-            await anyio.sleep(0.3)
+            await in_flight(host, 1)
             resp = await c.get("/probe/latest/hello")
             assert_json_error(resp, 503)
             assert resp.headers["retry-after"] == "1"
@@ -155,8 +162,7 @@ async def _health_and_metrics(runtime: Runtime, probe_wasm: dict[str, Path]) -> 
         assert 'wasmlet_cold_starts_total{function="probe"} 1.0' in text  # compiled once, then from memory
         async with anyio.create_task_group() as tg:  # one invocation running: the gauge says so
             tg.start_soon(c.get, "/probe/latest/loop")
-            await anyio.sleep(0.3)
-            assert "wasmlet_invocations_in_flight 1.0" in host.metrics.render().decode()
+            await in_flight(host, 1)  # the gauge says so (or this times out)
         assert "wasmlet_invocations_in_flight 0.0" in host.metrics.render().decode()
 
 

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -219,10 +218,10 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, probe_wasm: dict
                  f"{base}/_wasmlet/health", tmp_path / "dev.log") as proc:
         results: list[httpx.Response] = []
         threads = [threading.Thread(target=lambda: results.append(
-            httpx.get(f"{base}/pyprobe/latest/spin?ms=1500", timeout=30))) for _ in range(3)]
+            httpx.get(f"{base}/pyprobe/latest/spin?ms=1500&log=1", timeout=30))) for _ in range(3)]
         for t in threads:
             t.start()
-        time.sleep(0.5)
+        assert eventually(lambda: read_log(proc).count("spinning 1500 ms") == 3, timeout=60)  # all three running
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join()
