@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 import anyio
 
+from . import telemetry
 from ._admission import MemoryBudget
 from .bindings.faas import BodyText, Event, EventHttp, Request, Response
 from .bodies import body_bytes, body_from_bytes
@@ -60,6 +61,7 @@ _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"
 _NO_BODY: dict[int, bytes | None] = {204: None, 205: b"0", 304: None}
 """Statuses that never carry a body: the content-length the host sends for each (None: none)."""
 _CLOSE = [(b"connection", b"close")]
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _NO_BODY_VERSIONS = ("1.0", "1.1")
 
 
@@ -150,7 +152,8 @@ class Host:
             elif scope["type"] == "websocket":
                 await _refuse_websocket(scope, receive, send)
             return
-        rid = f"{random.getrandbits(128):032x}"  # no system call (os.urandom cost 4 % of a hello)
+        rid = _request_id(scope)
+        trace = telemetry.request(scope, rid)  # None unless tracing is on
         start = time.perf_counter()
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
         fn_label, version_label = "-", "-"
@@ -186,6 +189,8 @@ class Host:
                 self.metrics.observe_request(fn_label, version_label, status, elapsed)
             if self.settings.access_log:
                 self._access(scope, status, sent, elapsed, fn_label, version_label, rid)
+            if trace is not None:
+                telemetry.request_done(trace, status, fn_label, version_label)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -247,10 +252,11 @@ class Host:
         # cannot block inside WASI (a clock subscription), where no deadline reaches it
         may_attempt = small and not compiled.uses_wasi and not has_effects(manifest.grants)
         job = Job(compiled.sha256, version.function, manifest.memory_mb, manifest.timeout_ms / 1000, may_attempt,
-                  run)
+                  telemetry.dispatching(ctx, run))
         self.metrics.in_flight.inc()
         try:
-            return await self.dispatcher.run(job)
+            with telemetry.invocation(ctx, compiled.cache_hit):
+                return await self.dispatcher.run(job)
         except MemoryBusy:
             raise _Reject(503, "host memory budget is in use, retry shortly", [(b"retry-after", b"1")]) from None
         except Timeout:
@@ -279,6 +285,17 @@ class Host:
         else:
             access_log.info('%s "%s %s" %d %d %.1fms fn=%s/%s rid=%s', client[0], scope["method"], target,
                             status, sent, elapsed * 1000, fn, ver, rid)
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's `x-request-id` when valid (1–64 of `[A-Za-z0-9._-]`), so its id follows the request
+    through the logs and traces; else a fresh one."""
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            if _REQUEST_ID.fullmatch(value):
+                return str(value.decode("ascii"))
+            break
+    return f"{random.getrandbits(128):032x}"  # no system call (os.urandom cost 4 % of a hello)
 
 
 def _sub_path(parts: list[bytes]) -> str:

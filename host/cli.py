@@ -12,10 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import telemetry
 from .build import BuildError, build_python, build_rust, detect
 
 if TYPE_CHECKING:
-    from .config import ServerConfig
+    from .config import ServerConfig, TelemetryConfig
     from .engine import Engine
     from .server import ConnectionLimits
 
@@ -89,6 +90,19 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start_telemetry(config: TelemetryConfig, command: str, check_only: bool = False) -> bool:
+    """Checks the `[telemetry]`/`OTEL_*` settings and, unless `check_only`, starts tracing when they ask for it."""
+    try:
+        if check_only:
+            telemetry.wanted(config)
+        else:
+            telemetry.setup(config)
+    except telemetry.TelemetryError as exc:
+        print(f"wasmlet {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -150,6 +164,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"wasmlet dev: {exc}", file=sys.stderr)
         return 2
+    if not _start_telemetry(config.telemetry, "dev"):
+        return 2
     try:
         functions = [DevFunction.parse(spec, build_dir) for spec in [*args.module, *args.dirs]]
     except (ValueError, OSError, BuildError) as exc:
@@ -174,7 +190,10 @@ def _cmd_dev(args: argparse.Namespace) -> int:
                         grace_s=args.grace, background=[dev.watch], limits=_connection_limits(config.server),
                         on_grace_over=lambda: _stop_everything(engine))
 
-        run(main, backend=args.backend)
+        try:
+            run(main, backend=args.backend)
+        finally:
+            telemetry.shutdown()
     return 0
 
 
@@ -210,7 +229,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("wasmlet serve: --workers needs the uvicorn server", file=sys.stderr)
         return 2
 
+    if not _start_telemetry(config.telemetry, "serve", check_only=True):
+        return 2
+
     def worker(index: int, sock: socket.socket | None = None) -> int:
+        telemetry.setup(config.telemetry)  # each (forked) worker its own provider and export thread
         registry = SqliteRegistry(data_dir)
         with Engine(cache_dir=config.cache_dir or data_dir / "compiled") as engine:
             runtime = Runtime(engine)
@@ -231,7 +254,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 await serve(listeners, server=server, grace_s=config.server.grace_seconds,
                             limits=_connection_limits(config.server), on_grace_over=lambda: _stop_everything(engine))
 
-            run(main, backend=args.backend or config.server.backend)
+            try:
+                run(main, backend=args.backend or config.server.backend)
+            finally:
+                telemetry.shutdown()  # a forked worker leaves by os._exit: export what is queued first
         registry.close()
         return 0
 

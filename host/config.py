@@ -61,6 +61,26 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class TelemetryConfig:
+    """`[telemetry]`: OpenTelemetry traces over OTLP/HTTP; the standard `OTEL_*` variables win over it."""
+
+    enabled: bool = False
+    """Export traces (also on when `OTEL_TRACES_EXPORTER=otlp`; `OTEL_TRACES_EXPORTER=none` turns it off)."""
+    endpoint: str = ""
+    """The collector's base URL (`/v1/traces` is appended); `OTEL_EXPORTER_OTLP_ENDPOINT` wins. Default
+    `http://localhost:4318`."""
+    service_name: str = "wasmlet"
+    """`service.name` of the spans; `OTEL_SERVICE_NAME` wins."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ConfigError(f"[telemetry] enabled must be true or false, not {self.enabled!r}")
+        for key in ("endpoint", "service_name"):
+            if not isinstance(getattr(self, key), str):
+                raise ConfigError(f"[telemetry] {key} must be a string, not {getattr(self, key)!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = Path(".wasmlet/data")
     cache_dir: Path | None = None
@@ -70,6 +90,7 @@ class Config:
     """Runtime config: `[kv.<label>]` tables (type = "sqlite" | "redis", url, path)."""
     sql: dict[str, Any] = field(default_factory=dict)
     """Runtime config: `[sql.<label>]` tables (type = "sqlite" | "postgres" | "mysql", url, path)."""
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
     def backends(self) -> Backends:
         try:
@@ -93,14 +114,15 @@ class Config:
         try:
             server = ServerConfig(**_table(data, "server"))
             admin = AdminConfig(**_table(data, "admin"))
+            telemetry = TelemetryConfig(**_table(data, "telemetry"))
         except TypeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql"}
+        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql", "telemetry"}
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
         data_dir = base / data.get("data_dir", ".wasmlet/data")
         cache_dir = base / data["cache_dir"] if "cache_dir" in data else None
-        config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"))
+        config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"), telemetry)
         config.backends()  # validate now, connect later
         return config
 

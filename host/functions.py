@@ -9,6 +9,7 @@ from dataclasses import replace
 import anyio
 import anyio.to_thread
 
+from . import telemetry
 from ._admission import MemoryBudget
 from .bindings.faas import EventCall, ModuleCall, Request, Response
 from .capabilities import HostServices, ImportsFactory, InvocationContext, bind_imports
@@ -107,9 +108,10 @@ class Functions:
                                     logging.getLogger(f"wasmlet.guest.{target.function}"), depth=parent.depth + 1,
                                     deadline=parent.deadline)  # the callee gets what is left of the caller's time
             call = replace(request, mount=f"/{name}/{version}")
-            return self.runtime.invoke(compiled, EventCall(ModuleCall(parent.function, call)),
-                                       limits=target.manifest.limits, ctx=ctx,
-                                       imports=self.imports_for(target.manifest))
+            with telemetry.invocation(ctx, compiled.cache_hit, "caller-thread"):  # a child of `modules.call`'s span
+                return self.runtime.invoke(compiled, EventCall(ModuleCall(parent.function, call)),
+                                           limits=target.manifest.limits, ctx=ctx,
+                                           imports=self.imports_for(target.manifest))
         finally:
             self.memory.release(reserved, from_thread=True)
 

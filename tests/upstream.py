@@ -1,4 +1,4 @@
-"""A tiny upstream HTTP server for outbound-HTTP tests: /ok, /big, /redirect?to=URL, cookies, slow answers."""
+"""A tiny upstream HTTP server for outbound-HTTP tests: /ok, /big, /redirect?to=URL, cookies, slow answers, /echo-headers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -48,11 +48,16 @@ async def stall(request: Request) -> Response:
     return PlainTextResponse("too late")
 
 
+async def echo_headers(request: Request) -> Response:
+    """The request's headers as JSON (names lower-case), e.g. to see an injected `traceparent`."""
+    return JSONResponse(dict(request.headers))
+
+
 async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
 app = Starlette(routes=[Route("/ok", ok, methods=["GET", "POST"]), Route("/big", big), Route("/redirect", redirect),
                         Route("/set-cookie", set_cookie), Route("/echo-cookie", echo_cookie),
-                        Route("/trickle", trickle), Route("/stall", stall),
+                        Route("/trickle", trickle), Route("/stall", stall), Route("/echo-headers", echo_headers),
                         Route("/_wasmlet/health", health), Route("/hello/latest/hello", health)])

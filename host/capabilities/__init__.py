@@ -16,6 +16,7 @@ from ..manifest import Grants
 from . import config, kv, log, modules, outbound_http, sql
 from ._capability import Capability, HostServices
 from ._context import InvocationContext
+from ._traced import traced
 from .log import LogCalls
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -34,7 +35,7 @@ ImportsFactory = Callable[[InvocationContext], FunctionImports]
 def bind_imports(grants: Grants, services: HostServices) -> ImportsFactory:
     """The hostcall implementations an invocation gets: exactly what `grants` allow (bound once
     per manifest; only the per-invocation parts are made per call)."""
-    builders = tuple((c.name, c.bind(grants, services)) for c in CAPABILITIES)
+    builders = traced(tuple((c.name, c.bind(grants, services)) for c in CAPABILITIES), services)
 
     def build(ctx: InvocationContext) -> FunctionImports:
         return FunctionImports(**{name: make(ctx) for name, make in builders})

@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..manifest import Limits
 
@@ -70,6 +71,8 @@ class InvocationContext:
     """Lines over `limits.max_log_lines` / `max_log_bytes`, counted and not written."""
     finishers: list[Callable[[], None]] | None = None
     """What must run when the invocation ends, however it ends (see `at_finish`)."""
+    trace: Any = None
+    """The invocation's span while tracing is on (`telemetry.Invocation`): its hostcalls' parent, in any thread."""
 
     def at_finish(self, action: Callable[[], None]) -> None:
         """Runs `action` when the invocation ends (e.g. rolling back a transaction it left open)."""

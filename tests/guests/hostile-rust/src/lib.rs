@@ -4,7 +4,8 @@
 //! `GET /respond?status=204&h=name:value&h=...&body=...` returns exactly that
 //! status, those headers (in order, repeated `h` kept) and that body. Every
 //! value is percent-decoded (`+` stays `+`), so it may hold CR, LF, NUL or any
-//! other byte. `GET /spin?n=N&log=1` busies itself for N million rounds. std only:
+//! other byte. `GET /spin?n=N&log=1` busies itself for N million rounds; `GET /count`
+//! counts the calls this instance has seen (always 1 on a fresh instance). std only:
 //! no crates beyond the SDK.
 
 use wasmlet_guest::bindings::{Body, Event, Request, Response};
@@ -98,8 +99,15 @@ fn spin(req: &Request) -> Response {
     text(200, &format!("spun {} million rounds ({})", millions, x % 7))
 }
 
+/// Module state: a host that reused an instance would show a count above 1.
+static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 fn route(req: Request) -> Response {
     match req.path.as_str() {
+        "/count" => {
+            let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            text(200, &n.to_string())
+        }
         "/respond" => respond(&req),
         "/spin" => spin(&req),
         "/hello" => text(200, "hello from hostile"),
