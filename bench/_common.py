@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from conftest import build_guest  # noqa: E402
+from guests import build_guest  # noqa: E402
 from servers import free_port, running  # noqa: E402
 
 TOKEN = "bench"

@@ -17,9 +17,9 @@ import wasmtime
 from wasmtime.component import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from conftest import build_guest  # noqa: E402
+from guests import build_guest  # noqa: E402
 
 from wasmlet import Engine, EventHttp, InvocationContext, Request, Runtime, body_bytes, body_from_bytes  # noqa: E402
 from wasmlet.runtime import default_imports  # noqa: E402

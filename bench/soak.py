@@ -80,8 +80,8 @@ def main() -> None:
     minutes = min(args.minutes, 10.0)
     import sys
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import build_wat
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
+    from guests import build_wat
 
     probes = guests()
     hello = build_guest("hello-rust", ROOT / "guest-rust/examples/hello", "rust", ROOT / "wit", "function")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import free_port, running
+from servers import free_port
 
 from wasmlet.asgi import Host
 from wasmlet.bindings.faas import (
@@ -326,16 +326,6 @@ async def test_a_version_pinned_module_grant_allows_that_version_only(runtime: R
 
 # ------------------------------------------------------------ outbound HTTP
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    import sys
-
-    port = free_port()
-    log = tmp_path_factory.mktemp("upstream") / "log"
-    args = ["-m", "uvicorn", "upstream:app", "--port", str(port), "--log-level", "warning"]
-    with running(args, f"http://127.0.0.1:{port}/_wasmlet/health", log, cwd=Path(__file__).parent,
-                 command=[sys.executable]):
-        yield port
 
 
 def test_outbound_allow_list_on_every_hop(upstream: int) -> None:

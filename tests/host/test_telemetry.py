@@ -50,14 +50,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
         telemetry.shutdown()
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("upstream") / "log"
-    args = ["-m", "uvicorn", "upstream:app", "--port", str(port), "--log-level", "warning"]
-    with running(args, f"http://127.0.0.1:{port}/_wasmlet/health", log, cwd=Path(__file__).parent,
-                 command=[sys.executable]):
-        yield port
 
 
 def make_host(runtime: Runtime, probe: Path, tmp_path: Path, upstream: int = 0) -> Host:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CARGO_TARGET, unavailable
+from guests import CARGO_TARGET, unavailable
 from servers import WASMLET, eventually, free_port, read_log, running
 
 from wasmlet import BodyText, EventHttp, Request, Runtime

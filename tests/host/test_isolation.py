@@ -4,14 +4,11 @@ wildcards that match whole labels only, module calls inside the caller's deadlin
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from servers import free_port, running
 
 from wasmlet.asgi import Host
 from wasmlet.bindings.faas import BodyText, OutgoingRequest, Request
@@ -31,14 +28,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("upstream") / "log"
-    args = ["-m", "uvicorn", "upstream:app", "--port", str(port), "--log-level", "warning"]
-    with running(args, f"http://127.0.0.1:{port}/_wasmlet/health", log, cwd=Path(__file__).parent,
-                 command=[sys.executable]):
-        yield port
 
 
 def outbound(upstream: int, function: str, pools: OutboundPools, timeout_s: float = 10) -> OutboundHttpCalls:

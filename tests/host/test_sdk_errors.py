@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, build_guest
+from guests import ROOT, build_guest
 
 from wasmlet.asgi import Host
 from wasmlet.capabilities.backends import Backends

@@ -19,7 +19,7 @@ from wasmlet.manifest import Manifest
 from wasmlet.registry import RegistryError, SqliteRegistry
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

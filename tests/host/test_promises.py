@@ -112,7 +112,7 @@ def test_admin_registry_errors(tmp_path: Path, probe_wasm: dict[str, Path]) -> N
 
 
 def test_inspect_and_build_from_the_command_line(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     inspect = subprocess.run(WASMLET + ["inspect", str(probe_wasm["rust"])], capture_output=True, text=True,
                              timeout=60)
     assert inspect.returncode == 0, inspect.stderr
@@ -137,7 +137,7 @@ def test_uploads_importing_wasi_http_are_refused(runtime: Runtime, tmp_path: Pat
     (wit / "deps" / "wasi-http" / "types.wit").write_text(
         "package wasi:http@0.2.0;\ninterface outgoing-handler {\n  handle: func(x: u32) -> u32;\n}\n")
     (wit / "deps" / "wasmlet-faas").mkdir()
-    (wit / "deps" / "wasmlet-faas" / "faas.wit").write_text((Path(__file__).resolve().parent.parent / "wit" /
+    (wit / "deps" / "wasmlet-faas" / "faas.wit").write_text((Path(__file__).resolve().parents[2] / "wit" /
                                                              "faas.wit").read_text())
     (wit / "world.wit").write_text("package t:t;\nworld w {\n  import wasi:http/outgoing-handler@0.2.0;\n"
                                    "  include wasmlet:faas/function@0.1.0;\n}\n")

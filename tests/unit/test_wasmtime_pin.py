@@ -16,7 +16,7 @@ import wasmtime
 from wasmlet import _wasmtime
 from wasmlet._wasmtime import PINNED, WasmtimeVersionError, check_version
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = ("wasmlet needs wasmtime-py 50.0.1 (its private C-API bindings are used); "
            "found {}: pip install wasmtime==50.0.1")
 

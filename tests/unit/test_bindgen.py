@@ -15,7 +15,7 @@ from wasmlet_bindgen._layout import Layout
 from wasmlet_bindgen._model import ListT, Named, OptionT, Prim, ResultT, TupleT
 from wasmlet_bindgen.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_committed_bindings_match_the_wit() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, unavailable
+from guests import ROOT, unavailable
 
 from wasmlet.build import BuildError, run_function_tests
 
