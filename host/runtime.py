@@ -152,58 +152,89 @@ class Runtime:
         """
         limits = limits or Limits()
         ctx = ctx or InvocationContext(function="")
-        ctx.limits = limits
-        # a module call inherits what is left of its caller's deadline
-        ctx.deadline = min(ctx.deadline, time.monotonic() + limits.timeout_ms / 1000)
-        timeout_ms = max(1, int(ctx.remaining() * 1000))
-        if timeout_ms <= 1 and ctx.remaining() <= 0:
-            raise Timeout("deadline exceeded before the invocation started", function=ctx.function)
+        timeout_ms = _start(ctx, limits)
         attempt = budget_ms is not None and budget_ms < timeout_ms
-        kept = ctx.hold() if attempt else []
-        store = wasmtime.Store(self.engine.wasm)
-        store.set_epoch_deadline(self.engine.ticks(budget_ms if attempt and budget_ms else timeout_ms))
-        store.set_limits(memory_size=limits.memory_mb * MiB, table_elements=MAX_TABLE_ELEMENTS,
-                         instances=MAX_INSTANCES, tables=MAX_TABLES, memories=MAX_MEMORIES)
-        capture: Capture | None = None
-        if function.uses_wasi:
-            capture = Capture(limits.max_log_bytes)
-            wasi = wasmtime.WasiConfig()
-            wasi.stdout_file = capture.path
-            wasi.stderr_file = capture.path
-            store.set_wasi(wasi)
-        stack = getattr(self._tls, "stack", None)
-        if stack is None:
-            stack = self._tls.stack = []
+        sandbox = _Sandbox(self.engine, function, limits, ctx, budget_ms if attempt and budget_ms else timeout_ms,
+                           attempt)
+        stack: list[FunctionImports] = self._stack()
         stack.append(imports(ctx))
-        instance = None
         try:
-            instance = self.linker.instantiate(store, function.component)
-            return function.exports.handle(store, instance, event)
+            instance = self.linker.instantiate(sandbox.store, function.component)
+            return function.exports.handle(sandbox.store, instance, event)
         except (GuestError, wasmtime.WasmtimeError) as exc:
             if attempt and _interrupted(exc):
-                if capture is not None:
-                    capture.discard()
-                    capture = None
-                ctx.discard(kept)
-                attempt = False
+                sandbox.throw_away()
                 raise OverBudget() from None
-            if capture is not None:
-                _collect(capture, ctx)
-                capture = None
+            sandbox.collect_output()  # the guest's last words go into the error
             raise _classify(exc, ctx) from None
         except BindingError as exc:
             raise InvocationError(f"invalid event: {exc}", function=ctx.function) from None
         finally:
             stack.pop()
-            if capture is not None:
-                _collect(capture, ctx)
-            if attempt:
-                ctx.release()
-            ctx.finish()
-            # free the instance's memories now, not when the garbage collector next runs
-            # (a trap's traceback holds frames that reference the store)
-            instance = None
-            store.close()
+            sandbox.close()
+
+    def _stack(self) -> list[FunctionImports]:
+        """This thread's imports, innermost invocation last (a module call nests one more)."""
+        stack: list[FunctionImports] | None = getattr(self._tls, "stack", None)
+        if stack is None:
+            stack = self._tls.stack = []
+        return stack
+
+
+def _start(ctx: InvocationContext, limits: Limits) -> int:
+    """Sets the invocation's limits and deadline (a module call keeps what is left of its caller's)
+    and returns the milliseconds it has; `Timeout` when none are left."""
+    ctx.limits = limits
+    ctx.deadline = min(ctx.deadline, time.monotonic() + limits.timeout_ms / 1000)
+    left = ctx.remaining()
+    if left <= 0:
+        raise Timeout("deadline exceeded before the invocation started", function=ctx.function)
+    return max(1, int(left * 1000))
+
+
+class _Sandbox:
+    """One invocation's store (every limit and the deadline set before instantiation), its captured
+    output and, for an attempt, its held log lines; torn down on every path by `close`."""
+
+    def __init__(self, engine: Engine, function: CompiledFunction, limits: Limits, ctx: InvocationContext,
+                 deadline_ms: int, attempt: bool) -> None:
+        self.ctx = ctx
+        self.attempt = attempt
+        self.kept = ctx.hold() if attempt else []
+        self.store = wasmtime.Store(engine.wasm)
+        self.store.set_epoch_deadline(engine.ticks(deadline_ms))
+        self.store.set_limits(memory_size=limits.memory_mb * MiB, table_elements=MAX_TABLE_ELEMENTS,
+                              instances=MAX_INSTANCES, tables=MAX_TABLES, memories=MAX_MEMORIES)
+        self.capture: Capture | None = None
+        if function.uses_wasi:
+            self.capture = Capture(limits.max_log_bytes)
+            wasi = wasmtime.WasiConfig()
+            wasi.stdout_file = self.capture.path
+            wasi.stderr_file = self.capture.path
+            self.store.set_wasi(wasi)
+
+    def throw_away(self) -> None:
+        """The attempt never happened: its output and log lines are dropped."""
+        if self.capture is not None:
+            self.capture.discard()
+            self.capture = None
+        self.ctx.discard(self.kept)
+        self.attempt = False
+
+    def collect_output(self) -> None:
+        """Moves what the guest wrote to stdout/stderr into its log (once)."""
+        if self.capture is not None:
+            _collect(self.capture, self.ctx)
+            self.capture = None
+
+    def close(self) -> None:
+        """Output collected, held log lines written, finishers run, and the store freed now
+        (not when the garbage collector next runs: a trap's traceback references it)."""
+        self.collect_output()
+        if self.attempt:
+            self.ctx.release()
+        self.ctx.finish()
+        self.store.close()
 
 
 def _provided(name: str) -> bool:

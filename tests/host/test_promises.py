@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -148,3 +149,57 @@ def test_uploads_importing_wasi_http_are_refused(runtime: Runtime, tmp_path: Pat
                    check=True)
     with pytest.raises(LoadError, match="wasi:http/outgoing-handler"):
         runtime.load((tmp_path / "http.wasm").read_bytes())
+
+
+def test_too_many_redirects_is_an_error(upstream: int) -> None:
+    from wasmlet.bindings.faas import BodyText, OutgoingRequest
+    from wasmlet.capabilities import InvocationContext
+    from wasmlet.capabilities.outbound_http import OutboundHttpCalls, OutboundPools
+
+    base = f"http://127.0.0.1:{upstream}"
+    calls = OutboundHttpCalls(OutboundHttpCalls.parse([base]), OutboundPools(), InvocationContext("f"))
+    result = calls.send(OutgoingRequest("GET", f"{base}/redirect?to=/redirect?to=/redirect?to=/redirect?to="
+                                               "/redirect?to=/redirect?to=/redirect?to=/ok", [], BodyText("")))
+    assert result.tag == "err" and "more than 5 redirects" in result.value.value  # type: ignore[attr-defined]
+
+
+def test_each_statement_commits_on_its_own(tmp_path: Path) -> None:
+    """The contract has no transactions: what one call wrote, a fresh connection reads at once."""
+    import sqlite3
+
+    from wasmlet.bindings.faas import ValueText
+    from wasmlet.capabilities import InvocationContext
+    from wasmlet.capabilities.backends import Backends
+    from wasmlet.capabilities.sql import SqlCalls
+
+    calls = SqlCalls(("default",), Backends(tmp_path).sql, InvocationContext("f"))
+    assert calls.execute("default", "CREATE TABLE t (v TEXT)", []).tag == "ok"  # type: ignore[attr-defined]
+    assert calls.execute("default", "INSERT INTO t VALUES (?)", [ValueText("x")]).tag == "ok"  # type: ignore[attr-defined]
+    other = sqlite3.connect(tmp_path / "sql-default.sqlite3")
+    try:
+        assert other.execute("SELECT v FROM t").fetchall() == [("x",)]
+    finally:
+        other.close()
+
+
+def test_backend_errors_never_carry_credentials(tmp_path: Path, maria_url: str, redis_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from wasmlet.capabilities import InvocationContext
+    from wasmlet.capabilities.backends import Backends
+    from wasmlet.capabilities.kv import KvCalls
+    from wasmlet.capabilities.sql import SqlCalls
+
+    maria = urlsplit(maria_url)
+    redis_parts = urlsplit(redis_url)
+    secret = "s3cr3t-pw"
+    backends = Backends(tmp_path, sql={"m": {"type": "mysql", "url": f"mysql://wrong:{secret}@{maria.hostname}:"
+                                             f"{maria.port or 3306}/test"}},
+                        kv={"r": {"type": "redis", "url": f"redis://nobody:{secret}@{redis_parts.hostname}:"
+                                                          f"{redis_parts.port or 6379}/0"}})
+    ctx = InvocationContext("f", deadline=time.monotonic() + 10)
+    sql = SqlCalls(("m",), backends.sql, ctx).query("m", "SELECT 1", [])
+    kv = KvCalls(("r",), backends.kv, ctx).get("r", "k")
+    for result in (sql, kv):
+        assert result.tag == "err", result  # type: ignore[attr-defined]
+        assert secret not in result.value.value, result.value.value  # type: ignore[attr-defined]
