@@ -10,6 +10,7 @@ Adding a capability: its module with a `CAPABILITY`, and one line below.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..bindings.faas import FunctionImports
 from ..manifest import Grants
@@ -35,12 +36,26 @@ ImportsFactory = Callable[[InvocationContext], FunctionImports]
 def bind_imports(grants: Grants, services: HostServices) -> ImportsFactory:
     """The hostcall implementations an invocation gets: exactly what `grants` allow (bound once
     per manifest; only the per-invocation parts are made per call)."""
-    builders = traced(tuple((c.name, c.bind(grants, services)) for c in CAPABILITIES), services)
+    bound = tuple((c.name, c.bind(grants, services)) for c in CAPABILITIES)
+    builders = traced(bound, services)
+    # a capability the manifest does not grant refuses every call before it looks at the
+    # invocation: one instance serves them all, and only granted ones are built per call
+    # (while tracing, every call gets its invocation's span: all are built per call)
+    granted = {c.name for c in CAPABILITIES if c.section is None or c.granted(grants) or builders is not bound}
+    template: list[Any] = [None if name in granted else make(_NO_INVOCATION) for name, make in builders]
+    per_call = tuple((i, make) for i, (name, make) in enumerate(builders) if name in granted)
 
     def build(ctx: InvocationContext) -> FunctionImports:
-        return FunctionImports(**{name: make(ctx) for name, make in builders})
+        values = template.copy()
+        for i, make in per_call:
+            values[i] = make(ctx)
+        return FunctionImports(*values)
 
     return build
+
+
+_NO_INVOCATION = InvocationContext(function="")
+"""What an ungranted capability is built with: it refuses every call before reading it."""
 
 
 def has_effects(grants: Grants) -> bool:
