@@ -54,3 +54,18 @@ class Capability:
     def used_by(self, grants: Grants) -> bool:
         """The manifest grants something of this capability that has effects."""
         return self.effects and self.granted(grants)
+
+
+def labelled(name: str, what: str, labels_of: Callable[[Grants], tuple[str, ...]],
+             backends_of: Callable[[Backends], Callable[[str], Any]], calls: Callable[..., Any]) -> Capability:
+    """The descriptor of a capability on labelled backends (kv stores, SQL databases): granted by a
+    list of labels in its manifest section, with effects, its backends from the host's runtime config."""
+    def bind(grants: Grants, services: HostServices) -> PerInvocation:
+        labels = frozenset(labels_of(grants))
+        open_backend = backends_of(services.backends) if services.backends is not None else _no_backend
+        return lambda ctx: calls(labels, open_backend, ctx)
+
+    def _no_backend(label: str) -> Any:
+        raise LookupError(f"no {what} backend for {label!r} on this host")
+
+    return Capability(name, name, effects=True, granted=lambda g: bool(labels_of(g)), bind=bind)

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from wasmlet.bindings._abi import Result
 
 from ..bindings.faas import KvError, KvErrorBackend, KvErrorDenied
-from ..manifest import Grants, Limits
-from ._capability import Capability, HostServices, PerInvocation
+from ..manifest import Limits
+from ._capability import labelled
 from ._context import DeadlineExceeded, InvocationContext
 from ._errors import LabelledCalls, Refused, T, run_granted
 from ._sqlite import SqliteFile
@@ -203,14 +203,4 @@ class KvCalls(LabelledCalls[KvBackend]):
         return self._run(store, op)
 
 
-def _bind(grants: Grants, services: HostServices) -> PerInvocation:
-    labels = frozenset(grants.kv)
-    open_backend = services.backends.kv if services.backends is not None else _no_backend
-    return lambda ctx: KvCalls(labels, open_backend, ctx)
-
-
-def _no_backend(label: str) -> KvBackend:
-    raise LookupError(f"no key-value backend for {label!r} on this host")
-
-
-CAPABILITY = Capability("kv", "kv", effects=True, granted=lambda g: bool(g.kv), bind=_bind)
+CAPABILITY = labelled("kv", "key-value", lambda g: g.kv, lambda b: b.kv, KvCalls)

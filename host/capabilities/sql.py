@@ -33,8 +33,8 @@ from ..bindings.faas import (
     ValueReal,
     ValueText,
 )
-from ..manifest import Grants, Limits
-from ._capability import Capability, HostServices, PerInvocation
+from ..manifest import Limits
+from ._capability import labelled
 from ._context import DeadlineExceeded, InvocationContext
 from ._errors import LabelledCalls, Refused, T, run_granted
 from ._sqlite import SqliteFile
@@ -550,14 +550,4 @@ class SqlCalls(LabelledCalls[SqlBackend]):
         return self._run(database, run)
 
 
-def _bind(grants: Grants, services: HostServices) -> PerInvocation:
-    labels = frozenset(grants.sql)
-    open_backend = services.backends.sql if services.backends is not None else _no_backend
-    return lambda ctx: SqlCalls(labels, open_backend, ctx)
-
-
-def _no_backend(label: str) -> SqlBackend:
-    raise LookupError(f"no SQL backend for {label!r} on this host")
-
-
-CAPABILITY = Capability("sql", "sql", effects=True, granted=lambda g: bool(g.sql), bind=_bind)
+CAPABILITY = labelled("sql", "SQL", lambda g: g.sql, lambda b: b.sql, SqlCalls)

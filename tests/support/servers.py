@@ -75,6 +75,13 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
         pass
 
 
+def seconds_to_stop(proc: subprocess.Popen[bytes], grace: float = 30) -> float:
+    """Stops `proc` (see `stop`) and returns how long it took to exit."""
+    start = time.monotonic()
+    stop(proc, grace=grace)
+    return time.monotonic() - start
+
+
 def eventually(check: Callable[[], object], timeout: float = 60) -> bool:
     """Polls `check` (HTTP errors count as not yet) until it is true or `timeout` passes."""
     deadline = time.monotonic() + timeout
