@@ -35,7 +35,7 @@ from . import telemetry
 from ._admission import MemoryBudget
 from .bindings.faas import BodyText, Event, EventHttp, Request, Response
 from .bodies import body_bytes, body_from_bytes
-from .capabilities import InvocationContext, has_effects
+from .capabilities import InvocationContext
 from .capabilities._context import escape_control
 from .capabilities.backends import Backends
 from .dispatch import Dispatcher, Job, MemoryBusy
@@ -250,7 +250,7 @@ class Host:
 
         # an attempt may be thrown away only when nothing granted has effects and the guest
         # cannot block inside WASI (a clock subscription), where no deadline reaches it
-        may_attempt = small and not compiled.uses_wasi and not has_effects(manifest.grants)
+        may_attempt = small and not compiled.uses_wasi and not self.functions.has_effects(manifest)
         job = Job(compiled.sha256, version.function, manifest.memory_mb, manifest.timeout_ms / 1000, may_attempt,
                   telemetry.dispatching(ctx, run))
         self.metrics.in_flight.inc()

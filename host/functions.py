@@ -12,7 +12,7 @@ import anyio.to_thread
 from . import telemetry
 from ._admission import MemoryBudget
 from .bindings.faas import EventCall, ModuleCall, Request, Response
-from .capabilities import HostServices, ImportsFactory, InvocationContext, bind_imports
+from .capabilities import HostServices, ImportsFactory, InvocationContext, bind_imports, has_effects
 from .capabilities.backends import Backends
 from .capabilities.outbound_http import OutboundPools
 from .errors import InvocationError, LoadError
@@ -42,6 +42,7 @@ class Functions:
         self.outbound = OutboundPools()
         self.services = HostServices(backends, self.outbound, self)
         self._imports: dict[Manifest, ImportsFactory] = {}
+        self._effects: dict[Manifest, bool] = {}
         self._compiled: dict[str, CompiledFunction] = {}
         self._compiling: dict[str, anyio.Lock] = {}
 
@@ -89,6 +90,13 @@ class Functions:
         if cached is None:
             cached = self._imports[manifest] = bind_imports(manifest.grants, self.services)
         return cached
+
+    def has_effects(self, manifest: Manifest) -> bool:
+        """Some capability the manifest grants has effects (decided once per manifest, not per request)."""
+        known = self._effects.get(manifest)
+        if known is None:
+            known = self._effects[manifest] = has_effects(manifest.grants)
+        return known
 
     def call_module(self, name: str, version: str, request: Request, parent: InvocationContext) -> Response:
         """Runs another function in this thread (a module call), inside the caller's remaining time
