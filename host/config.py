@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,11 @@ class ServerConfig:
     the next waits up to its timeout, then 503); 0: no budget."""
 
     def __post_init__(self) -> None:
+        _check_types("server", self)
+        if self.server not in ("uvicorn", "hypercorn"):
+            raise ConfigError(f"[server] server must be \"uvicorn\" or \"hypercorn\", not {self.server!r}")
+        if self.backend not in ("asyncio", "trio"):
+            raise ConfigError(f"[server] backend must be \"asyncio\" or \"trio\", not {self.backend!r}")
         if not isinstance(self.memory_budget_mb, int) or isinstance(self.memory_budget_mb, bool) \
                 or self.memory_budget_mb < 0:
             raise ConfigError(f"[server] memory_budget_mb must be 0 or a positive integer, not {self.memory_budget_mb!r}")
@@ -58,6 +63,9 @@ class AdminConfig:
     bind: str = "127.0.0.1:3001"
     token: str = ""
     """Bearer token for the admin API; `WASMLET_ADMIN_TOKEN` overrides it."""
+
+    def __post_init__(self) -> None:
+        _check_types("admin", self)
 
 
 @dataclass(frozen=True)
@@ -112,12 +120,17 @@ class Config:
             raise ConfigError(f"{path}: {exc}") from None
         base = path.parent
         try:
-            server = ServerConfig(**_table(data, "server"))
-            admin = AdminConfig(**_table(data, "admin"))
-            telemetry = TelemetryConfig(**_table(data, "telemetry"))
-        except TypeError as exc:
+            server = ServerConfig(**_known(data, "server", ServerConfig))
+            admin = AdminConfig(**_known(data, "admin", AdminConfig))
+            telemetry = TelemetryConfig(**_known(data, "telemetry", TelemetryConfig))
+            for key in ("data_dir", "cache_dir"):
+                if key in data and not isinstance(data[key], str):
+                    raise ConfigError(f"{key} must be a string (a path), not {data[key]!r}")
+        except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql", "telemetry"}
+        if unknown and is_function_manifest(data):
+            raise ConfigError(f"{path}: this is a function's manifest (function.toml), not a server config")
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
         data_dir = base / data.get("data_dir", ".wasmlet/data")
@@ -125,6 +138,62 @@ class Config:
         config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"), telemetry)
         config.backends()  # validate now, connect later
         return config
+
+
+SERVER_CONFIG_FILE = "wasmlet.toml"
+"""The server config `serve` and `dev` read from the working directory when no --config is given."""
+
+
+def discover(explicit: Path | None) -> tuple[Config, str]:
+    """The config to run with and a line saying where it came from: `explicit`, else
+    `./wasmlet.toml` when it is a server config, else the embedded defaults."""
+    if explicit is not None:
+        return Config.load(explicit), f"config: {explicit}"
+    here = Path(SERVER_CONFIG_FILE)
+    if not here.is_file():
+        return Config(), f"config: embedded defaults (no ./{SERVER_CONFIG_FILE})"
+    try:
+        data = tomllib.loads(here.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{here}: {exc}") from None
+    if is_function_manifest(data):
+        return Config(), (f"config: embedded defaults (./{SERVER_CONFIG_FILE} is a function's manifest, not a server "
+                          "config: rename it function.toml)")
+    return Config.load(here), f"config: ./{SERVER_CONFIG_FILE}"
+
+
+def is_function_manifest(data: dict[str, Any]) -> bool:
+    """A parsed TOML file is a function's manifest (the old `wasmlet.toml` in a source folder) rather
+    than a server config: it has manifest-only sections, or `[kv]`/`[sql]` grant lists instead of
+    `[kv.<label>]` backend tables."""
+    if set(data) & {"limits", "config", "outbound_http", "modules"}:
+        return True
+    return any(isinstance(data.get(name), dict) and any(not isinstance(v, dict) for v in data[name].values())
+               for name in ("kv", "sql"))
+
+
+_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool}
+
+
+def _check_types(section: str, settings: Any) -> None:
+    """Each setting has its declared type (an int where a float is declared is fine)."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        expected = _TYPES.get(str(f.type))
+        if expected is None:
+            continue
+        if not isinstance(value, expected) or (isinstance(value, bool) and f.type != "bool"):
+            kind = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}[str(f.type)]
+            raise ConfigError(f"[{section}] {f.name} must be {kind}, not {value!r}")
+
+
+def _known(data: dict[str, Any], name: str, cls: Any) -> dict[str, Any]:
+    """A section's table, every key one the section has."""
+    table = _table(data, name)
+    unknown = sorted(set(table) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"[{name}] unknown key(s) {', '.join(unknown)} (known: {', '.join(f.name for f in fields(cls))})")
+    return table
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:

@@ -46,6 +46,11 @@ class Functions:
         self._compiled: dict[str, CompiledFunction] = {}
         self._compiling: dict[str, anyio.Lock] = {}
 
+    def use_services(self, services: HostServices) -> None:
+        """Builds capabilities on other services from now on (`wasmlet.testing` mocks outbound HTTP and modules)."""
+        self.services = services
+        self._imports.clear()
+
     def resolve(self, function: str, version: str) -> Version | None:
         return self.source.resolve(function, version)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
@@ -218,3 +220,35 @@ class Manifest:
         except tomllib.TOMLDecodeError as exc:
             raise ManifestError(f"manifest is not valid TOML: {exc}") from None
         return cls.from_dict(data)
+
+
+MANIFEST_FILE = "function.toml"
+"""The manifest's file name inside a function's source folder."""
+LEGACY_MANIFEST_FILE = "wasmlet.toml"
+"""The name a source folder's manifest had before 0.2 (still read, with a deprecation line)."""
+
+
+def manifest_path(source: Path) -> Path | None:
+    """The manifest of the function whose source is in `source`: `function.toml`, else the
+    legacy `wasmlet.toml` when it is a manifest (not a server config), else None."""
+    current = source / MANIFEST_FILE
+    if current.is_file():
+        return current
+    legacy = source / LEGACY_MANIFEST_FILE
+    if legacy.is_file():
+        return legacy
+    return None
+
+
+def load_manifest(source: Path, warn: Callable[[str], None] | None = None) -> Manifest:
+    """The manifest in a source folder (an empty one, granting nothing, when there is none);
+    `warn` hears a one-line deprecation note when it is still named `wasmlet.toml`."""
+    path = manifest_path(source)
+    if path is None:
+        return Manifest()
+    if path.name == LEGACY_MANIFEST_FILE and warn is not None:
+        warn(f"{path}: a function's manifest is now named {MANIFEST_FILE}; rename it (the old name is still read)")
+    try:
+        return Manifest.from_toml(path.read_text())
+    except ManifestError as exc:
+        raise ManifestError(f"{path}: {exc}") from None

@@ -3,13 +3,18 @@
 `SqliteRegistry` keeps metadata in SQLite and components as content-addressed
 blob files under the data directory. A deploy writes the blob (temp file,
 fsync, rename) before the metadata transaction commits, so a process killed
-mid-deploy leaves the old state or the new one, never half a version.
+mid-deploy leaves the old state or the new one, never half a version. A deletion
+commits first and removes blobs no version uses any more afterwards, so a crash
+leaves at most an orphan blob, never a version without its component. Version
+names are never reused: after `v3` is deleted (or the whole function), the next
+deploy is `v4`, so a client pinned to a version never gets other code under it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import mmap
 import os
 import re
@@ -17,7 +22,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ from typing import Protocol
 from .manifest import Manifest
 from .names import check_function_name
 
+log = logging.getLogger("wasmlet.registry")
 _RESOLVED_MAX = 10_000
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LATEST = "latest"
@@ -56,6 +62,37 @@ class FunctionSource(Protocol):
     def resolve(self, function: str, version: str) -> Version | None: ...
 
     def wasm(self, version: Version) -> bytes: ...
+
+
+class Deletions(Protocol):
+    """How a registry shrinks; every registry implements it with the same statuses (404 absent, 409 conflict)."""
+
+    def delete_version(self, function: str, version: str) -> None: ...
+
+    def delete_alias(self, function: str, alias: str) -> str: ...
+
+    def delete_function(self, function: str, force: bool = False) -> Removed: ...
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What deleting a whole function removed."""
+
+    function: str
+    versions: tuple[str, ...]
+    aliases: dict[str, str]
+
+
+def held_message(function: str, version: str, aliases: list[str]) -> str:
+    """The 409 text for a version an alias still points at: which aliases, and the two ways out."""
+    return (f"{function}/{version} is still aliased as {', '.join(aliases)}: point the alias at another version "
+            f"(wasmlet alias {function} ALIAS VERSION) or remove it (wasmlet rm {function} --alias ALIAS) first")
+
+
+def named_aliases_message(function: str, aliases: list[str]) -> str:
+    """The 409 text for deleting a function that named aliases still route traffic to."""
+    return (f"{function} still has the alias(es) {', '.join(aliases)}: remove them first "
+            f"(wasmlet rm {function} --alias ALIAS) or delete anyway with force (wasmlet rm {function} --all --force)")
 
 
 def check_name(kind: str, name: str) -> None:
@@ -95,6 +132,8 @@ class SqliteRegistry:
             CREATE TABLE IF NOT EXISTS aliases (
                 function TEXT NOT NULL, alias TEXT NOT NULL, version TEXT NOT NULL,
                 PRIMARY KEY (function, alias));
+            CREATE TABLE IF NOT EXISTS sequences (
+                function TEXT PRIMARY KEY, seq INTEGER NOT NULL);
             """
         )
 
@@ -152,18 +191,27 @@ class SqliteRegistry:
 
     def wasm(self, version: Version) -> bytes:
         """The stored component, verified against its content hash (a damaged blob is an error, never run)."""
-        data = (self.blobs / f"{version.sha256}.wasm").read_bytes()
+        try:
+            data = (self.blobs / f"{version.sha256}.wasm").read_bytes()
+        except FileNotFoundError:  # a request that resolved just before its version was deleted
+            raise RegistryError(f"the stored component of {version.function}/{version.version} is missing "
+                                f"(deleted meanwhile, or removed from the data directory)", 404) from None
         if hashlib.sha256(data).hexdigest() != version.sha256:
             raise RegistryError(f"stored component of {version.function}/{version.version} is damaged "
                                 f"(its sha256 does not match); deploy it again", 500)
         return data
 
     def list(self) -> dict[str, dict[str, object]]:
-        """Every function with its versions and aliases."""
+        """Every function with its versions and aliases (one snapshot: both read in one transaction)."""
         with self._lock:
-            versions = self._db.execute(
-                "SELECT function, version, sha256, manifest, created FROM versions ORDER BY function, seq").fetchall()
-            aliases = self._db.execute("SELECT function, alias, version FROM aliases ORDER BY function, alias").fetchall()
+            cur = self._db.cursor()
+            cur.execute("BEGIN")
+            try:
+                versions = cur.execute("SELECT function, version, sha256, manifest, created FROM versions "
+                                       "ORDER BY function, seq").fetchall()
+                aliases = cur.execute("SELECT function, alias, version FROM aliases ORDER BY function, alias").fetchall()
+            finally:
+                cur.execute("COMMIT")
         out: dict[str, dict[str, object]] = {}
         for row in versions:
             v = _version(row)
@@ -188,15 +236,19 @@ class SqliteRegistry:
             if same:
                 version = str(same[0])
             else:
-                seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE function = ?",
-                                      (function,)).fetchone()[0])
+                seq = int(cur.execute(
+                    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM versions WHERE function = ?), 0), "
+                    "COALESCE((SELECT seq FROM sequences WHERE function = ?), 0)) + 1",
+                    (function, function)).fetchone()[0])  # never reuse a deleted version's name
                 version = f"v{seq}"
                 cur.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
                             (function, version, seq, sha, manifest_json, time.time()))
+                cur.execute("INSERT OR REPLACE INTO sequences VALUES (?, ?)", (function, seq))
+            self._write_blob(sha, wasm)  # a concurrent deletion may have removed it since (no row used it)
             cur.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, LATEST, version))
-        result = self.resolve(function, version)
-        assert result is not None
-        return result
+            row = cur.execute("SELECT function, version, sha256, manifest, created FROM versions "
+                              "WHERE function = ? AND version = ?", (function, version)).fetchone()
+        return _version(row)  # read in the transaction: a deletion right after the commit cannot lose it
 
     def _write_blob(self, sha: str, data: bytes) -> None:
         path = self.blobs / f"{sha}.wasm"
@@ -214,28 +266,88 @@ class SqliteRegistry:
             raise
 
     def set_alias(self, function: str, alias: str, version: str) -> None:
+        """Points `alias` at an existing version (created or moved)."""
+        check_name("function", function)
         check_name("alias", alias)
         with self._transaction() as cur:
             exists = cur.execute("SELECT 1 FROM versions WHERE function = ? AND version = ?",
                                  (function, version)).fetchone()
             if not exists:
-                raise RegistryError(f"{function} has no version {version!r}", 404)
+                raise self._absent(cur, function, f"{function} has no version {version!r}")
             if re.fullmatch(r"v\d+", alias):
                 raise RegistryError(f"alias {alias!r} would shadow a version name", 400)
             cur.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, alias, version))
 
+    # ------------------------------------------------------------ deletions
     def delete_version(self, function: str, version: str) -> None:
+        """Deletes one version (the last one too); refused (409) while an alias points at it."""
+        check_name("function", function)
+        check_name("version", version)
         with self._transaction() as cur:
-            if not cur.execute("SELECT 1 FROM versions WHERE function = ? AND version = ?",
-                               (function, version)).fetchone():
-                raise RegistryError(f"{function} has no version {version!r}", 404)
-            held = [r[0] for r in cur.execute("SELECT alias FROM aliases WHERE function = ? AND version = ?",
-                                              (function, version))]
+            row = cur.execute("SELECT sha256 FROM versions WHERE function = ? AND version = ?",
+                              (function, version)).fetchone()
+            if row is None:
+                raise self._absent(cur, function, f"{function} has no version {version!r}")
+            held = [r[0] for r in cur.execute("SELECT alias FROM aliases WHERE function = ? AND version = ? "
+                                              "ORDER BY alias", (function, version))]
             if held:
-                raise RegistryError(
-                    f"{function}/{version} is still aliased as {', '.join(held)}; move the alias first", 409)
+                raise RegistryError(held_message(function, version, held), 409)
             cur.execute("DELETE FROM versions WHERE function = ? AND version = ?", (function, version))
+        self._drop_unused_blobs([str(row[0])])
 
+    def delete_alias(self, function: str, alias: str) -> str:
+        """Deletes an alias (`latest` too: the next deploy sets it again); returns the version it named."""
+        check_name("function", function)
+        check_name("alias", alias)
+        with self._transaction() as cur:
+            row = cur.execute("SELECT version FROM aliases WHERE function = ? AND alias = ?",
+                              (function, alias)).fetchone()
+            if row is None:
+                raise self._absent(cur, function, f"{function} has no alias {alias!r}")
+            cur.execute("DELETE FROM aliases WHERE function = ? AND alias = ?", (function, alias))
+        return str(row[0])
+
+    def delete_function(self, function: str, force: bool = False) -> Removed:
+        """Deletes every version and alias of a function in one transaction; refused (409) while an
+        alias other than `latest` exists, unless `force`. Its version numbers are not reused."""
+        check_name("function", function)
+        with self._transaction() as cur:
+            versions = cur.execute("SELECT version, sha256 FROM versions WHERE function = ? ORDER BY seq",
+                                   (function,)).fetchall()
+            aliases = dict(cur.execute("SELECT alias, version FROM aliases WHERE function = ? ORDER BY alias",
+                                       (function,)).fetchall())
+            if not versions and not aliases:
+                raise RegistryError(f"no function {function!r}", 404)
+            named = [a for a in aliases if a != LATEST]
+            if named and not force:
+                raise RegistryError(named_aliases_message(function, named), 409)
+            cur.execute("DELETE FROM aliases WHERE function = ?", (function,))
+            cur.execute("DELETE FROM versions WHERE function = ?", (function,))
+        self._drop_unused_blobs([str(sha) for _, sha in versions])
+        return Removed(function, tuple(str(v) for v, _ in versions), {str(a): str(v) for a, v in aliases.items()})
+
+    @staticmethod
+    def _absent(cur: sqlite3.Cursor, function: str, message: str) -> RegistryError:
+        """404: the function itself is unknown, or only the named version or alias is."""
+        if cur.execute("SELECT 1 FROM versions WHERE function = ? LIMIT 1", (function,)).fetchone() is None:
+            return RegistryError(f"no function {function!r}", 404)
+        return RegistryError(message, 404)
+
+    def _drop_unused_blobs(self, shas: Iterable[str]) -> None:
+        """After a deletion has committed: removes the blobs no version uses now. Under the write lock,
+        so a deploy of the same content either committed first (its row keeps the blob) or rewrites it."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for sha in set(shas):
+                    if cur.execute("SELECT 1 FROM versions WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None:
+                        try:
+                            (self.blobs / f"{sha}.wasm").unlink(missing_ok=True)
+                        except OSError as exc:  # an orphan blob wastes space, nothing more
+                            log.warning("registry: could not remove the unused blob %s: %s", sha, exc)
+            finally:
+                cur.execute("COMMIT")
 
 def _shared_word(path: Path) -> mmap.mmap:
     """Eight bytes of a file, memory-mapped: reading it costs no system call."""
@@ -259,17 +371,46 @@ class MemoryRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Version, bytes]] = {}
+        self._aliases: dict[str, dict[str, str]] = {}
 
     def put(self, function: str, wasm: bytes, manifest: Manifest | None = None) -> Version:
         v = Version(function, "dev", hashlib.sha256(wasm).hexdigest(), manifest or Manifest(), time.time())
         self._entries[function] = (v, wasm)
+        self._aliases[function] = {LATEST: "dev"}
         return v
 
     def resolve(self, function: str, version: str) -> Version | None:
         entry = self._entries.get(function)
-        if entry is None or version not in ("dev", LATEST):
+        if entry is None or (version != "dev" and self._aliases[function].get(version) != "dev"):
             return None
         return entry[0]
 
     def wasm(self, version: Version) -> bytes:
         return self._entries[version.function][1]
+
+    def delete_version(self, function: str, version: str) -> None:
+        """Deletes the `dev` version; refused (409) while `latest` still points at it."""
+        self._known(function)
+        if version != "dev":
+            raise RegistryError(f"{function} has no version {version!r}", 404)
+        held = sorted(self._aliases[function])
+        if held:
+            raise RegistryError(held_message(function, version, held), 409)
+        del self._entries[function], self._aliases[function]
+
+    def delete_alias(self, function: str, alias: str) -> str:
+        """Deletes an alias; returns the version it named."""
+        self._known(function)
+        if alias not in self._aliases[function]:
+            raise RegistryError(f"{function} has no alias {alias!r}", 404)
+        return self._aliases[function].pop(alias)
+
+    def delete_function(self, function: str, force: bool = False) -> Removed:
+        """Forgets a function (a dev server's next rebuild puts it back)."""
+        self._known(function)
+        del self._entries[function]
+        return Removed(function, ("dev",), self._aliases.pop(function))
+
+    def _known(self, function: str) -> None:
+        if function not in self._entries:
+            raise RegistryError(f"no function {function!r}", 404)

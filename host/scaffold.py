@@ -1,10 +1,10 @@
-"""`wasmlet new rust|python NAME`: a function that builds, serves and has a passing test."""
+"""`wasmlet new rust|python NAME`: a function that builds, serves and has passing unit and integration tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .build import project_root
+from .build import rust_sdk_version
 from .names import check_function_name
 
 _RUST_CARGO = """[package]
@@ -16,12 +16,14 @@ publish = false
 [lib]
 crate-type = ["cdylib", "rlib"]
 
+# wasmlet build/test/dev point wasmlet-guest at the SDK the installed wasmlet ships
+# (`cargo --config patch.crates-io.wasmlet-guest.path=...`), so no path is written here.
 [dependencies]
-wasmlet-guest = {{ path = "{sdk}" }}
+wasmlet-guest = "{sdk_version}"
 serde = {{ version = "1", features = ["derive"] }}
 
 [build-dependencies]
-wasmlet-guest = {{ path = "{sdk}" }}
+wasmlet-guest = "{sdk_version}"
 
 [profile.release]
 opt-level = "s"
@@ -136,6 +138,37 @@ def test_malformed_json_is_a_400() -> None:
     assert app.handle(Request("POST", "/greet", body=b"{{")).status == 400
 '''
 
+_INTEGRATION_TEST = '''"""{name}'s integration tests: the built component served in process by wasmlet.testing
+(same runtime, limits and manifest checks as `wasmlet serve`). `wasmlet test` runs them after the
+unit tests; the first run builds the component, later runs reuse it until a source file changes."""
+
+from pathlib import Path
+
+from wasmlet.testing.pytest_plugin import FunctionFactory
+
+FUNCTION = Path(__file__).resolve().parent.parent
+"""This function's source folder (the harness builds it; its manifest is function.toml, if any)."""
+
+
+def test_says_hello(wasmlet_function: FunctionFactory) -> None:
+    fn = wasmlet_function(FUNCTION)
+    resp = fn.client.get("/hello/world")
+    assert resp.status_code == 200 and resp.text == "Hello, world!"
+
+
+def test_greet_echoes_json(wasmlet_function: FunctionFactory) -> None:
+    fn = wasmlet_function(FUNCTION)
+    assert fn.client.post("/greet", json={{"name": "Ada"}}).json() == {{"name": "Ada"}}
+    assert fn.client.post("/greet", content=b"{{").status_code == 400
+
+
+def test_serves_the_index_page(wasmlet_function: FunctionFactory) -> None:
+    fn = wasmlet_function(FUNCTION)
+    resp = fn.client.get("/")
+    assert resp.status_code == 200 and "<h1>{name}</h1>" in resp.text
+    assert not [line for line in fn.logs if line.level == "error"]
+'''
+
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{name}</title></head>
 <body><h1>{name}</h1><p>Served by wasmlet. Try <a href="./hello/world">./hello/world</a>.</p></body></html>
@@ -154,14 +187,15 @@ def scaffold(language: str, name: str, parent: Path) -> Path:
     (root / "static" / "index.html").write_text(_INDEX.format(name=name))
     if language == "rust":
         (root / "src").mkdir()
-        sdk = (project_root() / "guest-rust").as_posix()
-        (root / "Cargo.toml").write_text(_RUST_CARGO.format(name=name, sdk=sdk))
+        (root / "Cargo.toml").write_text(_RUST_CARGO.format(name=name, sdk_version=rust_sdk_version()))
         (root / "build.rs").write_text('fn main() {\n    wasmlet_guest::build::embed_dir("static");\n}\n')
         (root / "src" / "lib.rs").write_text(_RUST_LIB.format(name=name))
-        (root / ".gitignore").write_text("target/\n*.wasm\nCargo.lock\n")
+        (root / ".gitignore").write_text("target/\n*.wasm\nCargo.lock\n.wasmlet/\n__pycache__/\n")
     else:
         (root / "tests").mkdir()
         (root / "app.py").write_text(_PY_APP.format(name=name))
         (root / "tests" / "test_app.py").write_text(_PY_TEST.format(name=name))
-        (root / ".gitignore").write_text("__pycache__/\n*.wasm\n")
+        (root / ".gitignore").write_text("__pycache__/\n*.wasm\n.wasmlet/\n")
+    (root / "integration").mkdir()  # not tests/: cargo and the unit pytest run leave it to `wasmlet test`'s second phase
+    (root / "integration" / "test_integration.py").write_text(_INTEGRATION_TEST.format(name=name))
     return root

@@ -69,15 +69,57 @@ class ConnectionLimits:
 
 
 def parse_bind(bind: str, default_port: int = 3000) -> tuple[str, int]:
-    """`127.0.0.1:3000`, `:3000`, `[::1]:3000` or `0.0.0.0` -> (host, port)."""
-    if bind.startswith("["):
+    """`127.0.0.1:3000`, `:3000`, `3000`, `[::1]:3000` or `0.0.0.0` -> (host, port); ValueError says what is wrong."""
+    bind = bind.strip()
+    if bind.isdigit():
+        host, port = "", bind
+    elif bind.startswith("["):
         host, _, port = bind[1:].partition("]")
         port = port.lstrip(":")
     elif bind.count(":") == 1:
         host, port = bind.split(":")
     else:
         host, port = bind, ""
-    return host or "127.0.0.1", int(port) if port else default_port
+    if port and not port.isdigit():
+        raise ValueError(f"{bind!r}: the port must be a number (HOST:PORT, HOST or PORT)")
+    number = int(port) if port else default_port
+    if not 0 <= number <= 65535:
+        raise ValueError(f"{bind!r}: the port must be between 0 and 65535")
+    return host or "127.0.0.1", number
+
+
+def explain_bind_error(host: str, port: int, exc: OSError) -> str:
+    """One line for why the host could not listen on host:port."""
+    import errno
+
+    where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where} is already in use (another wasmlet or server?): stop it, or pick another with --port"
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on {where} (ports below 1024 need privileges): use --port 3000 or higher"
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return f"cannot listen on {where}: {host} is not an address of this machine"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+class BindError(OSError):
+    """The host could not listen where it was asked to; the message says why in one line."""
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Fails early, in one line, when host:port cannot be listened on (in use, no permission, no such
+    address), instead of the server's traceback after the functions were built and compiled."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise BindError(explain_bind_error(host, port, exc)) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise BindError(explain_bind_error(host, port, exc)) from None
 
 
 async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: float = 30.0,

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Sets up, builds the example functions and serves them with `wasmlet dev` on
-# 127.0.0.1:3000 (Rust hello at /hello/latest/, Python hello at /hello-py/latest/).
+# Sets up, then serves the example functions with `wasmlet dev` on 127.0.0.1:3000, built from
+# source and rebuilt on every save: Rust and Python hello (/hello/latest/, /hello-py/latest/) and
+# the orders service on the embedded SQLite database (/orders/latest/orders, /orders-py/latest/orders).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mkdir -p .wasmlet/examples
-.venv/bin/wasmlet build guest-rust/examples/hello -o .wasmlet/examples/hello-rust.wasm
-.venv/bin/wasmlet build guest-python/examples/hello -o .wasmlet/examples/hello-python.wasm
-exec .venv/bin/wasmlet dev --bind "${WASMLET_BIND:-127.0.0.1:3000}" \
-  -m hello:.wasmlet/examples/hello-rust.wasm \
-  -m hello-py:.wasmlet/examples/hello-python.wasm
+exec .venv/bin/wasmlet dev --bind "${WASMLET_BIND:-127.0.0.1:3000}" --data-dir "${WASMLET_DATA_DIR:-.wasmlet/data}" \
+  -m hello:guest-rust/examples/hello \
+  -m hello-py:guest-python/examples/hello \
+  -m orders:guest-rust/examples/orders \
+  -m orders-py:guest-python/examples/orders

@@ -1,5 +1,7 @@
-"""The hello-world function, once per language, served by a real `wasmlet dev`:
-both builds answer every route identically."""
+"""The hello-world function, once per language: both builds answer every route identically.
+
+The routes are checked in process through `wasmlet.testing` (the production host, no socket);
+one test keeps a real `wasmlet dev` to check the same function over the wire."""
 
 from __future__ import annotations
 
@@ -10,21 +12,21 @@ import httpx
 import pytest
 from servers import free_port, running
 
+from wasmlet import Runtime
+from wasmlet.testing import FunctionHarness
+
 LANGS = ["rust", "python"]
 
 
 @pytest.fixture(scope="module")
-def base(hello_wasm: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("hello") / "dev.log"
-    with running(["dev", "--bind", f"127.0.0.1:{port}", "-m", f"hello-rust:{hello_wasm['rust']}",
-                  "-m", f"hello-python:{hello_wasm['python']}"], f"{url}/_wasmlet/health", log):
-        yield url
+def hello(hello_wasm: dict[str, Path], runtime: Runtime) -> Iterator[dict[str, FunctionHarness]]:
+    with FunctionHarness(hello_wasm["rust"], name="hello-rust", runtime=runtime) as rust, \
+            FunctionHarness(hello_wasm["python"], name="hello-python", runtime=runtime) as python:
+        yield {"rust": rust, "python": python}
 
 
-def fetch(base: str, lang: str, method: str, path: str, **kw: object) -> httpx.Response:
-    return httpx.request(method, f"{base}/hello-{lang}/latest{path}", timeout=30, **kw)  # type: ignore[arg-type]
+def fetch(hello: dict[str, FunctionHarness], lang: str, method: str, path: str, **kw: object) -> httpx.Response:
+    return hello[lang].client.request(method, path, **kw)  # type: ignore[arg-type]
 
 
 CASES = [
@@ -41,33 +43,34 @@ CASES = [
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_hello_routes(base: str, lang: str) -> None:
-    index = fetch(base, lang, "GET", "/")
+def test_hello_routes(hello: dict[str, FunctionHarness], lang: str) -> None:
+    index = fetch(hello, lang, "GET", "/")
     assert index.status_code == 200 and index.headers["content-type"] == "text/html; charset=utf-8"
     assert './subdir/page2.html' in index.text
-    page2 = fetch(base, lang, "GET", "/subdir/page2.html")
+    page2 = fetch(hello, lang, "GET", "/subdir/page2.html")
     assert page2.status_code == 200 and "Page 2" in page2.text
-    assert fetch(base, lang, "GET", "/", headers={"if-none-match": index.headers["etag"]}).status_code == 304
-    assert fetch(base, lang, "GET", "/api/capitalize/hello-world").text == "HELLO-WORLD"
-    echo = fetch(base, lang, "GET", "/api/echo-query?name=cattchen&age=21").json()
+    assert fetch(hello, lang, "GET", "/", headers={"if-none-match": index.headers["etag"]}).status_code == 304
+    assert fetch(hello, lang, "GET", "/api/capitalize/hello-world").text == "HELLO-WORLD"
+    echo = fetch(hello, lang, "GET", "/api/echo-query?name=cattchen&age=21").json()
     assert echo == {"name": "cattchen", "age": "21"}
-    person = fetch(base, lang, "POST", "/api/echo-person", json={"name": "cattchen", "age": 21})
+    person = fetch(hello, lang, "POST", "/api/echo-person", json={"name": "cattchen", "age": 21})
     assert person.json() == {"name": "cattchen", "age": 21}
     assert person.headers["content-type"] == "application/json"
-    bad = fetch(base, lang, "POST", "/api/echo-person", content=b'{"name": ')
+    bad = fetch(hello, lang, "POST", "/api/echo-person", content=b'{"name": ')
     assert bad.status_code == 400 and bad.json()["error"].startswith("invalid JSON body")
-    missing = fetch(base, lang, "GET", "/no/such/route")
+    missing = fetch(hello, lang, "GET", "/no/such/route")
     assert missing.status_code == 404
     assert missing.json() == {"error": "not found", "path": "/no/such/route"}
-    wrong_method = fetch(base, lang, "DELETE", "/api/echo-person")
+    wrong_method = fetch(hello, lang, "DELETE", "/api/echo-person")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
-    no_age = fetch(base, lang, "POST", "/api/echo-person", content=b'{"name": "cattchen"}')
+    no_age = fetch(hello, lang, "POST", "/api/echo-person", content=b'{"name": "cattchen"}')
     assert no_age.status_code == 400 and "age" in no_age.json()["error"]
 
 
 @pytest.mark.parametrize(("method", "path", "kw"), CASES, ids=[f"{m} {p}" for m, p, _ in CASES])
-def test_both_languages_answer_identically(base: str, method: str, path: str, kw: dict[str, object]) -> None:
-    rust, python = (fetch(base, lang, method, path, **kw) for lang in LANGS)
+def test_both_languages_answer_identically(hello: dict[str, FunctionHarness], method: str, path: str,
+                                          kw: dict[str, object]) -> None:
+    rust, python = (fetch(hello, lang, method, path, **kw) for lang in LANGS)
     assert rust.status_code == python.status_code
     for header in ("content-type", "etag", "allow"):
         assert rust.headers.get(header) == python.headers.get(header), header
@@ -75,3 +78,21 @@ def test_both_languages_answer_identically(base: str, method: str, path: str, kw
         assert rust.json()["error"].split(":")[0] == python.json()["error"].split(":")[0]
     else:
         assert rust.content == python.content
+
+
+def test_wasmlet_dev_serves_hello_over_a_real_socket(hello_wasm: dict[str, Path],
+                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The server itself: a real `wasmlet dev` process serving both builds on a loopback port."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("hello") / "dev.log"
+    with running(["dev", "--bind", f"127.0.0.1:{port}", "-m", f"hello-rust:{hello_wasm['rust']}",
+                  "-m", f"hello-python:{hello_wasm['python']}"], f"{url}/_wasmlet/health", log):
+        for lang in LANGS:
+            index = httpx.get(f"{url}/hello-{lang}/latest/", timeout=30)
+            assert index.status_code == 200 and index.headers["x-request-id"]
+            again = httpx.get(f"{url}/hello-{lang}/latest/", headers={"if-none-match": index.headers["etag"]},
+                              timeout=30)
+            assert again.status_code == 304 and again.content == b""
+            assert httpx.get(f"{url}/hello-{lang}/latest/api/capitalize/over-the-wire", timeout=30).text == \
+                "OVER-THE-WIRE"

@@ -12,7 +12,7 @@ from guests import CARGO_TARGET, unavailable
 from servers import WASMLET, eventually, free_port, read_log, running
 
 from wasmlet import BodyText, EventHttp, Request, Runtime
-from wasmlet.build import BuildError, build_python, build_rust, run_function_tests
+from wasmlet.build import BuildError, run_function_tests
 
 
 def wasmlet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -20,26 +20,51 @@ def wasmlet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("language", ["rust", "python"])
-def test_new_function_builds_passes_its_test_and_serves(tmp_path: Path, runtime: Runtime, language: str) -> None:
+def test_new_function_builds_passes_its_tests_and_serves(tmp_path: Path, runtime: Runtime, language: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests natively, then the scaffolded integration tests through wasmlet.testing (which builds
+    the component); the component it built serves."""
+    monkeypatch.setenv("CARGO_TARGET_DIR", str(CARGO_TARGET))  # inherited by cargo test and the harness's build
     created = wasmlet("new", language, "demo", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     src = tmp_path / "demo"
+    assert (src / "integration" / "test_integration.py").is_file()
     try:
         tested = run_function_tests(src)
     except BuildError as exc:
         unavailable(str(exc))
-    assert tested.returncode == 0, tested.stdout[-2000:] + tested.stderr[-2000:]
-    assert "3 passed" in tested.stdout
-    out = tmp_path / "demo.wasm"
-    if language == "rust":
-        build_rust(src, out, target_dir=CARGO_TARGET)
-    else:
-        build_python(src, out)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    unit, integration = tested.phases
+    assert (unit.phase, unit.outcome, integration.phase, integration.outcome) == \
+        ("unit", "passed", "integration", "passed")
+    assert "3 passed" in unit.stdout and "3 passed" in integration.stdout
+    [out] = (src / ".wasmlet" / "harness-build").glob("demo-*.wasm")  # built by the harness, once
     fn = runtime.load_file(out)
     resp = runtime.invoke(fn, EventHttp(Request("GET", "/hello/world", "", [], BodyText(""), "/demo/latest")))
     assert resp.body == BodyText("Hello, world!")
     again = wasmlet("new", language, "demo", cwd=tmp_path)
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_wasmlet_test_reports_both_phases_and_fails_on_a_failing_integration_test(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARGO_TARGET_DIR", str(CARGO_TARGET))
+    assert wasmlet("new", "rust", "both", cwd=tmp_path).returncode == 0
+    passing = wasmlet("test", "both", cwd=tmp_path)
+    if passing.returncode != 0 and "toolchain" in passing.stderr:
+        unavailable(passing.stderr)
+    assert passing.returncode == 0, passing.stdout[-3000:] + passing.stderr[-3000:]
+    assert "== wasmlet test: unit tests: cargo test" in passing.stdout
+    assert passing.stdout.index("test result: ok. 3 passed") < passing.stdout.index("== wasmlet test: integration")
+    assert passing.stdout.rstrip().endswith("unit tests passed, integration tests passed")
+    test = tmp_path / "both" / "integration" / "test_integration.py"
+    test.write_text(test.read_text().replace('"Hello, world!"', '"Goodbye!"'))
+    failing = wasmlet("test", "both", cwd=tmp_path)
+    assert failing.returncode == 1
+    assert "1 failed, 2 passed" in failing.stdout
+    assert failing.stdout.rstrip().endswith("unit tests passed, integration tests failed (exit 1)")
+    assert len(list((tmp_path / "both" / ".wasmlet" / "harness-build").glob("both-*.wasm"))) == 1, \
+        "editing an integration test rebuilt the component"
 
 
 def test_dev_rebuilds_a_source_directory_and_keeps_serving_through_a_broken_build(tmp_path: Path) -> None:

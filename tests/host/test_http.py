@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pytest
 
+from wasmlet._logging import JsonFormatter
 from wasmlet.asgi import Host, HostSettings
 from wasmlet.capabilities.backends import Backends
 from wasmlet.manifest import Grants, Manifest
@@ -59,8 +60,12 @@ async def test_routes_and_request_ids(runtime: Runtime, probe_wasm: dict[str, Pa
             assert len(resp.headers["x-request-id"]) == 32
         info = await c.post("/pyprobe/latest/info?x=1&y=2", content=b"body")
         assert info.text == "POST /info ?x=1&y=2 mount=/pyprobe/latest"
-        root = await c.get("/probe/latest")
+        root = await c.get("/probe/latest/")
         assert root.status_code == 404 and root.text == "no such probe"  # reached the guest with path "/"
+        bare = await c.get("/probe/latest?x=1")  # relative links need the trailing slash: redirected there
+        assert bare.status_code == 308 and bare.headers["location"] == "/probe/latest/?x=1"
+        assert bare.json()["request_id"] == bare.headers["x-request-id"]
+        assert (await c.post("/probe/v9")).status_code == 404  # unknown versions are not redirected
         ids = {(await c.get("/probe/latest/hello")).headers["x-request-id"] for _ in range(5)}
         assert len(ids) == 5
 
@@ -171,10 +176,10 @@ async def test_json_access_log(runtime: Runtime, probe_wasm: dict[str, Path],
     caplog.set_level("INFO", logger="wasmlet.access")
     registry = MemoryRegistry()
     registry.put("probe", probe_wasm["rust"].read_bytes())
-    host = Host(runtime, registry, HostSettings(json_logs=True))
+    host = Host(runtime, registry, HostSettings())
     async with client(host) as c:
         resp = await c.get("/probe/latest/hello?a=b")
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "wasmlet.access"]
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "wasmlet.access"]
     assert lines[-1]["status"] == 200 and lines[-1]["target"] == "/probe/latest/hello?a=b"
     assert lines[-1]["request_id"] == resp.headers["x-request-id"] and lines[-1]["function"] == "probe"
 

@@ -13,6 +13,7 @@ import anyio
 import httpx
 import pytest
 
+from wasmlet._logging import JsonFormatter, TextFormatter
 from wasmlet.asgi import Host, HostSettings
 from wasmlet.manifest import Manifest
 from wasmlet.registry import MemoryRegistry, RegistryError, SqliteRegistry
@@ -75,9 +76,10 @@ async def test_access_log_in_text_and_json(runtime: Runtime, hostile_wasm: Path,
     caplog.set_level(logging.INFO, logger="wasmlet.access")
     for json_logs in (False, True):
         caplog.clear()
-        async with client(host_for(runtime, hostile_wasm, json_logs=json_logs)) as c:
+        async with client(host_for(runtime, hostile_wasm)) as c:
             rid = (await c.get("/fn/latest/hello?x=1")).headers["x-request-id"]
-        (line,) = [r.getMessage() for r in caplog.records if r.name == "wasmlet.access"]
+        (record,) = [r for r in caplog.records if r.name == "wasmlet.access"]
+        line = (JsonFormatter() if json_logs else TextFormatter(colour=False)).format(record)
         if json_logs:
             entry = json.loads(line)
             assert entry["target"] == "/fn/latest/hello?x=1" and entry["status"] == 200
