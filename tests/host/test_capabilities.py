@@ -417,3 +417,29 @@ def test_every_import_has_one_capability_and_effects_come_from_the_descriptors()
         assert has_effects(grants), grants
     for c in CAPABILITIES:
         assert c.section is None or c.section in Manifest().to_dict() or c.section == "config", c.name
+
+
+def test_outbound_urls_and_their_queries_are_not_logged_at_info(upstream: int) -> None:
+    """With the host's logging (`wasmlet serve`/`dev`), an outbound call's URL — whose query may carry
+    a token — never reaches the log at INFO, neither from wasmlet nor from httpx/httpcore."""
+    import io
+    import logging
+
+    from wasmlet._logging import setup_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in ("httpx", "httpcore")})
+    out = io.StringIO()
+    try:
+        setup_logging(stream=out)
+        ctx = InvocationContext("f", limits=Limits())
+        host = OutboundHttpCalls(OutboundHttpCalls.parse([f"http://127.0.0.1:{upstream}"]), OutboundPools(), ctx)
+        for path in ("/ok?token=s3cret-1", "/redirect?to=/ok%3Ftoken%3Ds3cret-2", "/missing?token=s3cret-3"):
+            host.send(OutgoingRequest("GET", f"http://127.0.0.1:{upstream}{path}", [], BodyText("")))
+        httpx.get(f"http://127.0.0.1:{upstream}/ok?token=s3cret-4")  # httpx's own INFO line is quieted too
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+    assert "s3cret" not in out.getvalue() and "token=" not in out.getvalue(), out.getvalue()
