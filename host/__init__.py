@@ -1,6 +1,6 @@
 """wasmlet: a function-as-a-service host for WebAssembly components."""
 
-from .bindings.faas import Body, BodyBytes, BodyText, Event, EventCall, EventHttp, Request, Response
+from .bindings.faas import Body, BodyBytes, BodyOctets, BodyText, Event, EventCall, EventHttp, Request, Response
 from .bodies import body_bytes, body_from_bytes
 from .capabilities import InvocationContext
 from .embed import Err, HostCallError, Ok, Plugin, PluginInstance, load_plugin
@@ -12,7 +12,7 @@ from .runtime import CompiledFunction, Runtime
 __version__ = "0.1.0"
 
 __all__ = [
-    "Body", "BodyBytes", "BodyText", "CompiledFunction", "Engine", "EngineSettings", "Err", "Event", "EventCall", "EventHttp",
+    "Body", "BodyBytes", "BodyOctets", "BodyText", "CompiledFunction", "Engine", "EngineSettings", "Err", "Event", "EventCall", "EventHttp",
     "GuestTrap", "HostCallError", "InvocationContext", "InvocationError", "Limits", "LoadError", "Manifest", "Ok",
     "OutOfMemory", "Plugin", "PluginInstance", "Request", "Response", "Runtime", "Timeout", "body_bytes",
     "body_from_bytes", "load_plugin",

@@ -98,6 +98,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .contracts import CONTRACTS
     from .engine import Engine
     from .errors import LoadError
     from .runtime import Runtime
@@ -112,6 +113,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         ctype = fn.component.type
         print(f"{path}: {fn.size:,} bytes, sha256 {fn.sha256}")
         print("world: wasmlet:faas/function" + (" (+ WASI 0.2)" if fn.uses_wasi else " (no WASI)"))
+        newest = next(iter(CONTRACTS))
+        print(f"contract: wasmlet:faas@{fn.contract.version}"
+              + (" (the newest)" if fn.contract.version == newest else f" (served through an adapter; newest {newest})"))
         print("imports:")
         for name in sorted(ctype.imports(engine.wasm)):
             print(f"  {name}")

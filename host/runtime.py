@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 from wasmtime.component import Component, Linker
@@ -23,8 +24,9 @@ from wasmtime.component import Component, Linker
 from wasmlet.bindings._abi import BindingError, GuestError, export_type
 
 from ._capture import Capture
-from .bindings.faas import Event, FunctionExports, FunctionImports, Response, add_function_to_linker
+from .bindings.faas import Event, FunctionImports, Response
 from .capabilities import ImportsFactory, InvocationContext, sandbox_imports
+from .contracts import CONTRACTS, NEWEST, Contract, contract_of
 from .dispatch import OverBudget
 from .engine import Engine
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
@@ -34,7 +36,7 @@ MiB = 1024 * 1024
 WIT_PACKAGE = "wasmlet:faas/"
 WASI_PREFIX = "wasi:"
 _CHECKED_TAG = "checked-" + hashlib.sha256(
-    f"{FunctionExports.TYPES}|{WIT_PACKAGE}|{WASI_PREFIX}".encode()).hexdigest()[:12]
+    f"{[c.handle_type for c in CONTRACTS.values()]}|{WIT_PACKAGE}|{WASI_PREFIX}".encode()).hexdigest()[:12]
 """Names the note that a component passed `_checked` against this contract (and its imports)."""
 MAX_INSTANCES = 64
 """Core instances one invocation may create (a componentize-py guest makes 16, a Rust one 3)."""
@@ -53,12 +55,15 @@ class CompiledFunction:
 
     sha256: str
     component: Component
-    exports: FunctionExports
+    exports: Any
+    """The typed callers of its exports, from the bindings of its contract version."""
     uses_wasi: bool
     imports: tuple[str, ...]
     size: int
     """Bytes of the component (0 when it came from the compile cache without being read)."""
     cache_hit: bool
+    contract: Contract = CONTRACTS[NEWEST]
+    """The `wasmlet:faas` version it was built against (`contracts.py`)."""
 
 
 
@@ -76,7 +81,8 @@ class Runtime:
         self._tls = threading.local()
         self.linker = Linker(engine.wasm)
         self.linker.add_wasip2()
-        add_function_to_linker(self.linker, self._current_imports)
+        for contract in CONTRACTS.values():  # every version's imports: a component finds its own
+            contract.add_to_linker(self.linker, self._current_imports)
 
     def _current_imports(self) -> FunctionImports:
         stack: list[FunctionImports] = self._tls.stack
@@ -104,32 +110,41 @@ class Runtime:
             known = self.engine.recall(sha, _CHECKED_TAG)
             if known is not None:
                 try:
-                    imports = tuple(str(n) for n in json.loads(known))
-                    bound = FunctionExports(component)
+                    note = json.loads(known)
+                    imports = tuple(str(n) for n in note["imports"])
+                    contract = CONTRACTS[note["contract"]]
+                    bound = contract.exports(component)
                 except (ValueError, TypeError, LookupError):
                     pass  # unreadable or wrong: check it afresh below
                 else:
                     uses_wasi = any(n.startswith(WASI_PREFIX) for n in imports)
-                    return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit)
+                    return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit, contract)
         ctype = component.type
         imports = tuple(ctype.imports(self.engine.wasm))
         exports = tuple(ctype.exports(self.engine.wasm))
+        versions = sorted({n.rsplit("@", 1)[1] for n in imports if n.startswith(WIT_PACKAGE) and "@" in n})
+        if versions and not set(versions) & set(CONTRACTS):
+            raise LoadError(f"component is built for wasmlet:faas {', '.join(versions)}; this host serves "
+                            f"{', '.join(CONTRACTS)} (upgrade wasmlet, or rebuild the function with this one)")
         foreign = [n for n in imports if not _provided(n)]
         if foreign:
             raise LoadError(f"component imports interfaces wasmlet does not provide: {', '.join(foreign)}")
         if "handle" not in exports:
             raise LoadError("component does not export `handle` (is it built for world wasmlet:faas/function?)")
         actual = export_type(component, self.engine.wasm, "handle")
-        if actual != FunctionExports.TYPES["handle"]:
+        found = contract_of(imports, actual)
+        if found is None:
             raise LoadError(f"component exports `handle` with the wrong type: {actual or 'not a function'} "
-                            f"(expected {FunctionExports.TYPES['handle']})")
+                            f"(expected, in wasmlet:faas {NEWEST}: {CONTRACTS[NEWEST].handle_type})")
+        contract = found
         try:
-            bound = FunctionExports(component)
+            bound = contract.exports(component)
         except LookupError as exc:
             raise LoadError(str(exc)) from None
         uses_wasi = any(n.startswith(WASI_PREFIX) for n in imports)
-        self.engine.remember(sha, _CHECKED_TAG, json.dumps(list(imports)).encode())
-        return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit)
+        self.engine.remember(sha, _CHECKED_TAG, json.dumps({"imports": list(imports),
+                                                            "contract": contract.version}).encode())
+        return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit, contract)
 
     def load_file(self, path: str | Path) -> CompiledFunction:
         return self.load(Path(path).read_bytes())
@@ -160,7 +175,10 @@ class Runtime:
         stack.append(imports(ctx))
         try:
             instance = self.linker.instantiate(sandbox.store, function.component)
-            return function.exports.handle(sandbox.store, instance, event)
+            contract = function.contract
+            response: Response = contract.from_guest(
+                function.exports.handle(sandbox.store, instance, contract.to_guest(event)))
+            return response
         except (GuestError, wasmtime.WasmtimeError) as exc:
             if attempt and _interrupted(exc):
                 sandbox.throw_away()
@@ -240,7 +258,7 @@ class _Sandbox:
 def _provided(name: str) -> bool:
     """wasmlet's own interfaces and WASI 0.2 (never wasi:http: outbound HTTP has its own allow-listed interface)."""
     if name.startswith(WIT_PACKAGE):
-        return name.endswith("@0.1.0")
+        return "@" in name and name.rsplit("@", 1)[1] in CONTRACTS
     return name.startswith(WASI_PREFIX) and "@0.2." in name and not name.startswith("wasi:http/")
 
 

@@ -11,15 +11,21 @@ if TYPE_CHECKING:
 
 
 def body_to_wire(types: Any, data: bytes) -> Any:
-    """`text` when the bytes are UTF-8 (one buffer across the boundary), `bytes` otherwise."""
+    """`text` when the bytes are UTF-8, `octets` (one code point per byte) otherwise: either way one
+    buffer across the boundary, where a `list<u8>` would cross value by value."""
     try:
         return types.Body_Text(data.decode("utf-8"))
     except UnicodeDecodeError:
-        return types.Body_Bytes(data)
+        return types.Body_Octets(data.decode("latin-1"))
 
 
 def body_from_wire(types: Any, body: Any) -> bytes:
-    return body.value.encode("utf-8") if isinstance(body, types.Body_Text) else bytes(body.value)
+    """The exact bytes a body carries, whichever case the host chose."""
+    if isinstance(body, types.Body_Text):
+        return body.value.encode("utf-8")  # type: ignore[no-any-return]
+    if isinstance(body, types.Body_Octets):
+        return body.value.encode("latin-1")  # type: ignore[no-any-return]
+    return bytes(body.value)
 
 
 def request_from_wire(types: Any, event: Any) -> Request:

@@ -99,11 +99,12 @@ class _Kv:
 
     def get(self, store: str, key: str) -> bytes | None:
         _require()
-        return _unwrap(_kv.get, store, key)  # type: ignore[no-any-return]
+        value = _unwrap(_kv.get, store, key)
+        return None if value is None else body_from_wire(_types, value)
 
     def set(self, store: str, key: str, value: bytes) -> None:
         _require()
-        _unwrap(_kv.set, store, key, value)
+        _unwrap(_kv.set, store, key, body_to_wire(_types, bytes(value)))
 
     def delete(self, store: str, key: str) -> None:
         _require()

@@ -175,11 +175,11 @@ pub mod kv {
 
     /// The value under `key`.
     pub fn get(store: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
-        kv::get(store, key).map_err(HostError::from)
+        kv::get(store, key).map(|v| v.map(crate::http::body_from_wire)).map_err(HostError::from)
     }
     /// Stores `value` under `key`.
     pub fn set(store: &str, key: &str, value: &[u8]) -> Result<(), HostError> {
-        kv::set(store, key, value).map_err(HostError::from)
+        kv::set(store, key, &crate::http::body_to_wire(value.to_vec())).map_err(HostError::from)
     }
     /// Removes `key`.
     pub fn delete(store: &str, key: &str) -> Result<(), HostError> {

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from wasmlet.bindings._abi import Result
 
-from ..bindings.faas import KvError, KvErrorBackend, KvErrorDenied
+from ..bindings.faas import Body, KvError, KvErrorBackend, KvErrorDenied
+from ..bodies import BodyError, body_bytes, body_from_bytes
 from ..manifest import Limits
 from ._capability import labelled
 from ._context import DeadlineExceeded, InvocationContext
@@ -174,17 +175,22 @@ class KvCalls(LabelledCalls[KvBackend]):
         if value is not None and len(value) > limits.max_kv_value_bytes:
             raise Refused(f"value of {len(value)} bytes is over the limit of {limits.max_kv_value_bytes} bytes")
 
-    def get(self, store: str, key: str) -> Result[bytes | None, KvError]:
-        def op(s: KvBackend) -> bytes | None:
+    def get(self, store: str, key: str) -> Result[Body | None, KvError]:
+        def op(s: KvBackend) -> Body | None:
             self._check(key)
-            return s.get(key, self.ctx)
+            value = s.get(key, self.ctx)
+            return None if value is None else body_from_bytes(value)
 
         return self._run(store, op)
 
-    def set(self, store: str, key: str, value: bytes) -> Result[None, KvError]:
+    def set(self, store: str, key: str, value: Body) -> Result[None, KvError]:
         def op(s: KvBackend) -> None:
-            self._check(key, value)
-            s.set(key, value, self.ctx)
+            try:
+                data = body_bytes(value)
+            except BodyError as exc:
+                raise Refused(f"value: {exc}") from None
+            self._check(key, data)
+            s.set(key, data, self.ctx)
 
         return self._run(store, op)
 

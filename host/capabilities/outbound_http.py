@@ -28,7 +28,7 @@ from ..bindings.faas import (
     OutgoingRequest,
     Response,
 )
-from ..bodies import body_bytes, body_from_bytes
+from ..bodies import BodyError, body_bytes, body_from_bytes
 from ..manifest import DEFAULT_PORTS, Grants, OriginPattern
 from ._capability import Capability, HostServices, PerInvocation
 from ._context import InvocationContext
@@ -168,7 +168,10 @@ class OutboundHttpCalls:
         url, method = request.url, request.method.upper()
         if not self.allowed(url):
             return Err(OutboundHttpErrorDenied(f"outbound HTTP to {_origin_text(url)} is not allowed"))
-        body: bytes | None = body_bytes(request.body) or None
+        try:
+            body: bytes | None = body_bytes(request.body) or None
+        except BodyError as exc:
+            return Err(OutboundHttpErrorFailed(f"request body: {exc}"))
         headers = [(k, v) for k, v in request.headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
         pool = self.pools.for_function(self.ctx.function)
         _sending.ctx = self.ctx

@@ -39,7 +39,23 @@ CASES = [
     ("POST", "/api/echo-person", {"content": b'{"name": "cattchen"}'}),
     ("GET", "/no/such/route", {}),
     ("DELETE", "/api/echo-person", {}),
+    ("POST", "/api/echo-bytes", {"content": bytes(range(256))}),
 ]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_byte_value_crosses_both_ways_through_the_sdk(hello: dict[str, FunctionHarness], lang: str) -> None:
+    """Binary bodies travel as `octets` (one code point per byte) both ways: no byte may change."""
+    import random
+
+    rng = random.Random(1)
+    payloads = [bytes(range(256)), bytes(range(255, -1, -1)) * 3, b"\x00", b"\xff", b"\xc3\x28", b"ok\x80",
+                "é".encode() + b"\xe9", rng.randbytes(1 << 20), bytes(rng.choice([0x00, 0x7f, 0x80, 0xc2, 0xc3, 0xff])
+                                                                    for _ in range(4096))]
+    for payload in payloads:
+        resp = fetch(hello, lang, "POST", "/api/echo-bytes", content=payload)
+        assert resp.status_code == 200 and resp.content == payload, (lang, payload[:16])
+        assert resp.headers["content-type"] == "application/octet-stream"
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -10,6 +10,7 @@ import pytest
 
 from wasmlet import (
     BodyBytes,
+    BodyOctets,
     BodyText,
     Engine,
     EventHttp,
@@ -51,8 +52,8 @@ def test_hello_and_request_fields(runtime: Runtime, probe_wasm: dict[str, Path],
     ("payload", "kind"),
     [
         (("ü" * 500_000).encode(), BodyText),  # 1 MB of text
-        (bytes(range(256)) * 4096, BodyBytes),  # 1 MB binary
-        (b"a" * (1 << 20) + b"\xff", BodyBytes),  # valid UTF-8 except its last byte
+        (bytes(range(256)) * 4096, BodyOctets),  # 1 MB binary: one code point per byte
+        (b"a" * (1 << 20) + b"\xff", BodyOctets),  # valid UTF-8 except its last byte
     ],
     ids=["text", "binary", "almost-utf8"],
 )

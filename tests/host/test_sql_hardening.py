@@ -23,6 +23,7 @@ from stallproxy import StallProxy
 
 from wasmlet.asgi import Host
 from wasmlet.bindings.faas import KvErrorBackend, SqlErrorBackend
+from wasmlet.bodies import body_from_bytes as B
 from wasmlet.capabilities._context import InvocationContext
 from wasmlet.capabilities._watchdog import Watchdog
 from wasmlet.capabilities.backends import BackendConfigError, Backends
@@ -233,14 +234,20 @@ def test_query_results_stop_at_the_limits_and_memory_stays_flat(any_db: tuple[st
 
 
 def test_kv_limits(tmp_path: Path) -> None:
+    from wasmlet.bindings.faas import BodyOctets
+
+    host0 = KvCalls(("s",), lambda _: SqliteKv(tmp_path / "kv-octets.sqlite3"), ctx())
+    assert "above U+00FF" in error(host0.set("s", "k", BodyOctets("\u0100")))  # octets are bytes, one per char
+    assert host0.set("s", "k", BodyOctets("\u00ff\x00")).tag == "ok"
+    assert host0.get("s", "k").value == BodyOctets("\u00ff\x00")  # type: ignore[union-attr]
     store = SqliteKv(tmp_path / "kv-limits.sqlite3")
     host = KvCalls(("s",), lambda _: store, ctx(max_kv_key_bytes=8, max_kv_value_bytes=16, max_kv_keys=3))
-    assert "key of 9 bytes is over the limit of 8 bytes" == error(host.set("s", "k" * 9, b"v"))
-    assert "over the limit of 8 bytes" in error(host.set("s", "é" * 5, b"v"))  # bytes, not characters
-    assert "value of 17 bytes is over the limit of 16 bytes" == error(host.set("s", "k", b"v" * 17))
+    assert "key of 9 bytes is over the limit of 8 bytes" == error(host.set("s", "k" * 9, B(b"v")))
+    assert "over the limit of 8 bytes" in error(host.set("s", "é" * 5, B(b"v")))  # bytes, not characters
+    assert "value of 17 bytes is over the limit of 16 bytes" == error(host.set("s", "k", B(b"v" * 17)))
     assert store.get("k" * 9) is None and store.get("k") is None
     for i in range(4):
-        assert host.set("s", f"k{i}", b"v" * 16).tag == "ok"
+        assert host.set("s", f"k{i}", B(b"v" * 16)).tag == "ok"
     assert "over the limit of 3 keys" in error(host.keys("s", "k"))
     assert host.keys("s", "k1").value == ["k1"]
 
@@ -249,9 +256,9 @@ def test_redis_kv_limits(redis_url: str) -> None:
     store = RedisKv(redis_url, f"t{uuid.uuid4().hex[:8]}")
     host = KvCalls(("s",), lambda _: store, ctx(max_kv_keys=3, max_kv_value_bytes=16))
     try:
-        assert "over the limit" in error(host.set("s", "k", b"v" * 17))
+        assert "over the limit" in error(host.set("s", "k", B(b"v" * 17)))
         for i in range(4):
-            assert host.set("s", f"k{i}", b"v").tag == "ok"
+            assert host.set("s", f"k{i}", B(b"v")).tag == "ok"
         assert "over the limit of 3 keys" in error(host.keys("s", ""))
     finally:
         for i in range(4):

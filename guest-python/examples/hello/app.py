@@ -3,7 +3,7 @@
 import time
 from dataclasses import dataclass
 
-from wasmlet_guest import App, CallNext, Json, Query, Request, Response, log
+from wasmlet_guest import App, Body, CallNext, Json, Query, Request, Response, log
 
 app = App()
 app.static("/", "static/")
@@ -46,6 +46,12 @@ def echo_query(query: Query) -> dict[str, str | None]:
 @app.post("/api/echo-person")
 def echo_person(person: Json[Person]) -> Person:
     return person
+
+
+@app.post("/api/echo-bytes")
+def echo_bytes(body: Body) -> bytes:
+    """Any bytes back as they came (an upload, an image, a protobuf)."""
+    return body
 
 
 WitWorld = app.export()

@@ -73,7 +73,7 @@ def respond(req: types.Request) -> types.Response:
     return text(404, "no such probe")
 
 
-HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket", "/recurse"}
+HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket", "/recurse", "/repeat"}
 
 
 def hostcall(req: types.Request) -> types.Response:
@@ -104,6 +104,18 @@ def hostcall(req: types.Request) -> types.Response:
         if req.path == "/call":
             resp = sdk.call(q["module"], sdk.Request("GET", q.get("path", "/hello")))
             return text(200, f"{resp.status} {resp.body.decode(errors='replace')}")
+        if req.path == "/repeat":  # n hostcalls of one kind (bench/phases.py: the cost of one)
+            kind, n = q.get("kind", "log"), int(q.get("n", "1"))
+            for _ in range(n):
+                if kind == "log":
+                    sdk.log.debug("repeat")
+                elif kind == "config":
+                    sdk.config.get("key")
+                elif kind == "kv":
+                    sdk.kv.get("default", "key")
+                elif kind == "sql":
+                    sdk.sql.query("default", "SELECT 1 AS one, 'x' AS two")
+            return text(200, f"{kind} x {n}")
         if req.path == "/recurse":  # calls itself until the host stops it
             me = req.mount.strip("/").split("/")[0]
             resp = sdk.call(me, sdk.Request("GET", "/recurse"))

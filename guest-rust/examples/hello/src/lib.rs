@@ -1,7 +1,7 @@
 //! Hello world: static pages, a few JSON APIs, a logging and a not-found middleware.
 
 use serde::{Deserialize, Serialize};
-use wasmlet_guest::{log, Json, Next, Path, Query, Request, Response, Router, StaticDir};
+use wasmlet_guest::{log, Body, Json, Next, Path, Query, Request, Response, Router, StaticDir};
 
 static STATIC: StaticDir = wasmlet_guest::include_static!();
 
@@ -29,6 +29,11 @@ fn echo_person(Json(person): Json<Person>) -> Json<Person> {
     Json(person)
 }
 
+/// Any bytes back as they came (an upload, an image, a protobuf).
+fn echo_bytes(Body(bytes): Body) -> Vec<u8> {
+    bytes
+}
+
 /// Logs method, path and status of every request (the host stamps the time).
 fn logging(req: Request, next: Next) -> Response {
     let (method, path) = (req.method.clone(), req.path.clone());
@@ -54,6 +59,7 @@ pub fn app() -> Router {
         .get("/api/capitalize/:word", capitalize)
         .get("/api/echo-query", echo_query)
         .post("/api/echo-person", echo_person)
+        .post("/api/echo-bytes", echo_bytes)
         .static_files("/", STATIC)
 }
 

@@ -40,6 +40,7 @@ fn respond(req: Request) -> Response {
             }
         }
         "/config" | "/kv" | "/call" | "/http" => hostcall(&req),
+        "/repeat" => repeat(&req),
         "/recurse" => {
             let me = req.mount.trim_matches('/').split('/').next().unwrap_or("").to_string();
             match wasmlet_guest::call(&me, wasmlet_guest::Request::new("GET", "/recurse")) {
@@ -60,6 +61,26 @@ fn respond(req: Request) -> Response {
         }
         _ => text(404, "no such probe"),
     }
+}
+
+/// N hostcalls of one kind, results ignored (bench/phases.py: the cost of one).
+fn repeat(req: &Request) -> Response {
+    use wasmlet_guest::{config, kv, log as sdk_log, sql, Query};
+    let q = Query::parse(&req.query);
+    let kind = q.get("kind").unwrap_or("log").to_string();
+    let n: u32 = q.get("n").and_then(|v| v.parse().ok()).unwrap_or(1);
+    for _ in 0..n {
+        let _ = match kind.as_str() {
+            "config" => config::get("key").map(|_| ()),
+            "kv" => kv::get("default", "key").map(|_| ()),
+            "sql" => sql::query("default", "SELECT 1 AS one, 'x' AS two", &[]).map(|_| ()),
+            _ => {
+                sdk_log::debug("repeat");
+                Ok(())
+            }
+        };
+    }
+    text(200, &format!("{} x {}", kind, n))
 }
 
 /// Exercises hostcalls through the SDK's wrappers; denied -> 403, other failures -> 502.

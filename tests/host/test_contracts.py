@@ -1,0 +1,133 @@
+"""Contract versions: a component built against `wasmlet:faas@0.1.0` keeps working after the host
+moved to 0.2.0 — every hostcall and both directions of the event, through the adapter in
+`wasmlet.contracts`, in process and over the HTTP host."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+from guests import ROOT
+
+from wasmlet import BodyBytes, BodyOctets, BodyText, EventHttp, InvocationContext, Request, Runtime, body_bytes
+from wasmlet.asgi import Host, HostSettings
+from wasmlet.capabilities import bind_imports
+from wasmlet.capabilities._capability import HostServices
+from wasmlet.capabilities.backends import Backends
+from wasmlet.contracts import CONTRACTS, NEWEST, contract_of
+from wasmlet.errors import LoadError
+from wasmlet.manifest import Manifest
+from wasmlet.registry import MemoryRegistry
+
+OLD = ROOT / "tests" / "fixtures" / "contract-0.1.0"
+MANIFEST = Manifest.from_toml('[config]\nkey = "value"\n[kv]\nstores = ["default"]\n[modules]\nallowed = ["new"]\n')
+
+
+def call(runtime: Runtime, wasm: Path, path: str, query: str = "", body: bytes = b"",
+         imports: object = None) -> object:
+    fn = runtime.load(wasm.read_bytes())
+    event = EventHttp(Request("POST", path, query, [], BodyText(body.decode()) if body.isascii()
+                              else BodyOctets(body.decode("latin-1")), "/old/latest"))
+    kw = {"imports": imports} if imports is not None else {}
+    return runtime.invoke(fn, event, ctx=InvocationContext("old"), **kw)  # type: ignore[arg-type]
+
+
+def test_old_components_are_recognised_as_0_1_0(runtime: Runtime, probe_wasm: dict[str, Path]) -> None:
+    for name in ("probe-rust.wasm", "hello-rust.wasm"):
+        fn = runtime.load((OLD / name).read_bytes())
+        assert fn.contract.version == "0.1.0", name
+        assert all(i.endswith("@0.1.0") for i in fn.imports if i.startswith("wasmlet:faas/"))
+    assert runtime.load(probe_wasm["rust"].read_bytes()).contract.version == NEWEST
+    assert list(CONTRACTS)[0] == NEWEST and "0.1.0" in CONTRACTS
+
+
+def test_an_unknown_contract_version_is_refused_with_the_versions_served() -> None:
+    assert contract_of(("wasmlet:faas/log@9.0.0",), None) is None
+    assert contract_of(("wasmlet:faas/log@0.1.0", "wasmlet:faas/kv@0.2.0"), None) is None  # two at once
+
+
+def test_a_component_from_a_future_contract_gets_a_clear_error(runtime: Runtime, tmp_path: Path) -> None:
+    import subprocess
+
+    from wasmlet.build import _tool
+
+    wit = (ROOT / "wit" / "faas.wit").read_text().replace("package wasmlet:faas@0.2.0;", "package wasmlet:faas@9.0.0;")
+    (tmp_path / "wit").mkdir()
+    (tmp_path / "wit" / "faas.wit").write_text(wit)
+    wat = tmp_path / "m.wat"
+    params = " ".join(["i32"] * 16)
+    wat.write_text('(module (import "wasmlet:faas/log@9.0.0" "log" (func (param i32 i32 i32))) (memory (export "memory") 1)'
+                   f' (func (export "handle") (param {params}) (result i32) unreachable)'
+                   ' (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) unreachable))')
+    tools = _tool("wasm-tools")
+    core, embedded, component = tmp_path / "m.wasm", tmp_path / "e.wasm", tmp_path / "c.wasm"
+    for cmd in ([tools, "parse", str(wat), "-o", str(core)],
+                [tools, "component", "embed", str(tmp_path / "wit"), "--world", "function", str(core), "-o", str(embedded)],
+                [tools, "component", "new", str(embedded), "-o", str(component)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            pytest.skip(f"could not make a 9.0.0 component: {proc.stderr[:300]}")
+    with pytest.raises(LoadError, match=r"built for wasmlet:faas 9\.0\.0; this host serves 0\.2\.0, 0\.1\.0 \(upgrade"):
+        runtime.load(component.read_bytes())
+
+
+def test_old_probe_answers_echoes_every_byte_and_logs(runtime: Runtime) -> None:
+    probe = OLD / "probe-rust.wasm"
+    hello = call(runtime, probe, "/hello")
+    assert hello.body == BodyText("hello from rust")  # type: ignore[attr-defined]
+    rng = random.Random(7)
+    for payload in (bytes(range(256)), rng.randbytes(1 << 20), b"caf\xe9"):
+        echoed = call(runtime, probe, "/echo", body=payload)
+        assert body_bytes(echoed.body) == payload  # type: ignore[attr-defined]
+        assert isinstance(echoed.body, (BodyBytes, BodyText))  # type: ignore[attr-defined]
+    assert call(runtime, probe, "/log").body == BodyText("logged")  # type: ignore[attr-defined]
+
+
+def test_old_probe_hostcalls_go_through_the_adapter(runtime: Runtime, tmp_path: Path) -> None:
+    imports = bind_imports(MANIFEST.grants, HostServices(backends=Backends(tmp_path)))
+    probe = OLD / "probe-rust.wasm"
+
+    def text(path: str, query: str) -> str:
+        return body_bytes(call(runtime, probe, path, query, imports=imports).body).decode()  # type: ignore[attr-defined]
+
+    assert text("/config", "key=key") == 'Some("value")'
+    assert text("/config", "key=other").startswith("denied")
+    assert text("/kv", "op=set&key=k&value=v%C3%A9") == "ok"  # a 0.1.0 list<u8> value, stored as bytes
+    assert text("/kv", "op=get&key=k") == 'Some("vé")'
+    assert text("/kv", "op=keys&prefix=") == '["k"]'
+    assert text("/kv", "op=get&key=k&store=other").startswith("denied")
+    assert text("/kv", "op=delete&key=k") == "ok" and text("/kv", "op=get&key=k") == "None"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_old_and_new_functions_serve_side_by_side_and_call_each_other(anyio_backend: str,
+        runtime: Runtime, probe_wasm: dict[str, Path], tmp_path: Path) -> None:
+    registry = MemoryRegistry()
+    registry.put("old", (OLD / "probe-rust.wasm").read_bytes(), Manifest.from_toml('[modules]\nallowed = ["new"]\n'))
+    registry.put("hello-old", (OLD / "hello-rust.wasm").read_bytes())
+    registry.put("new", probe_wasm["rust"].read_bytes(), Manifest.from_toml('[modules]\nallowed = ["old"]\n'))
+    host = Host(runtime, registry, HostSettings(), Backends(tmp_path))
+    transport = httpx.ASGITransport(app=host)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        assert (await c.get("/old/latest/hello")).text == "hello from rust"
+        binary = bytes(range(256)) * 64
+        assert (await c.post("/old/latest/echo", content=binary)).content == binary
+        assert (await c.post("/new/latest/echo", content=binary)).content == binary
+        assert (await c.get("/old/latest/call?module=new&path=/hello")).text == "200 hello from rust"
+        assert (await c.get("/new/latest/call?module=old&path=/hello")).text == "200 hello from rust"
+        page = await c.get("/hello-old/latest/api/capitalize/still-here")
+        assert page.status_code == 200 and page.text == "STILL-HERE"
+        index = await c.get("/hello-old/latest/")
+        assert index.status_code == 200 and index.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_inspect_shows_the_contract_version() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "wasmlet.cli", "inspect", str(OLD / "probe-rust.wasm")],
+                         capture_output=True, text=True).stdout
+    assert "contract: wasmlet:faas@0.1.0" in out
