@@ -49,7 +49,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
             raise BuildError("--wit needs --world: the world of that WIT package the guest is built for")
         wit, world = (Path(args.wit) if args.wit else None), args.world or "function"
         started = time.perf_counter()
-        _say(f"building {src} ({language}){': componentize-py takes 10-40 s' if language == 'python' else ''}…")
+        if not args.quiet:
+            _say(f"building {src} ({language}){': componentize-py takes 10-40 s' if language == 'python' else ''}…")
         progress = None if args.quiet else _tool_output
         built = (build_rust(src, out, world=world, wit=wit, progress=progress) if language == "rust"
                  else build_python(src, out, world=world, wit=wit, progress=progress))
@@ -107,6 +108,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     with Engine() as engine:
         try:
             fn = Runtime(engine).load_file(path)
+        except FileNotFoundError:
+            raise CliError(f"{path}: no such file") from None
         except (OSError, LoadError) as exc:
             print(f"wasmlet inspect: {path}: {exc}", file=sys.stderr)
             return 1
@@ -212,6 +215,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     if not functions:
         raise CliError("give at least one source DIR or -m NAME:FILE.wasm (see wasmlet dev --help)")
     host, port = _bind_address(args, config.server.bind)
+    _check_server(args.server or config.server.server, args.backend or config.server.backend)
     check_bindable(host, port)
     with Engine() as engine:
         dev = DevServer(Runtime(engine), functions, backends=backends, access_log=not args.no_access_log)
@@ -241,11 +245,23 @@ def _bind_address(args: argparse.Namespace, configured: str, default_port: int =
     """--bind (HOST:PORT, HOST or PORT) and --port over the configured address."""
     from .server import parse_bind
 
+    bind = args.bind or configured
+    if "://" in bind:
+        raise CliError(f"--bind: {bind!r}: give HOST:PORT, HOST or PORT, without a scheme")
     try:
-        host, port = parse_bind(args.bind or configured, default_port)
+        host, port = parse_bind(bind, default_port)
     except ValueError as exc:
         raise CliError(f"--bind: {exc}") from None
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise CliError(f"--port: {args.port}: the port must be between 0 and 65535")
     return host, args.port if args.port is not None else port
+
+
+def _check_server(server: str, backend: str) -> None:
+    """uvicorn runs on asyncio only; trio needs hypercorn."""
+    if backend == "trio" and server != "hypercorn":
+        raise CliError("the trio backend needs the hypercorn server (--server hypercorn, or [server] server = "
+                       "\"hypercorn\")")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -283,7 +299,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise CliError("--workers must be 1 or more")
     if workers > 1 and server != "uvicorn":
         raise CliError("--workers needs the uvicorn server")
-    check_bindable(admin_host, admin_port)
+    _check_server(server, args.backend or config.server.backend)
+    check_bindable(admin_host, admin_port, flag="--admin-bind")
     if workers <= 1:
         check_bindable(host, port)
 
@@ -337,9 +354,17 @@ def _bind_failure(host: str, port: int, exc: OSError) -> str:
 def _client(args: argparse.Namespace) -> Any:
     import httpx
 
-    token = args.token or os.environ.get("WASMLET_ADMIN_TOKEN", "")
+    token = (args.token or os.environ.get("WASMLET_ADMIN_TOKEN", "")).strip()
+    if any(ord(c) < 0x21 or ord(c) > 0x7e for c in token):
+        raise CliError("the admin token holds spaces or control characters (a pasted newline?): check --token / "
+                       "WASMLET_ADMIN_TOKEN")
+    url = args.admin.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    elif not url.startswith(("http://", "https://")):
+        raise CliError(f"--admin {args.admin!r}: the admin API's URL starts with http:// or https://")
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=args.admin, headers=headers, timeout=120)
+    return httpx.Client(base_url=url, headers=headers, timeout=120)
 
 
 def _report(resp: Any) -> int:
@@ -380,11 +405,15 @@ def _read_component(path: Path) -> bytes:
 def _cmd_deploy(args: argparse.Namespace) -> int:
     wasm = _read_component(Path(args.file))
     manifest = ""
-    if args.manifest:
+    found = Path(args.manifest) if args.manifest else _manifest_beside(Path(args.file))
+    if found is not None:
         try:
-            manifest = Path(args.manifest).read_text()
+            manifest = found.read_text()
         except OSError as exc:
-            raise CliError(f"--manifest {args.manifest}: {exc.strerror}") from None
+            raise CliError(f"--manifest {found}: {exc.strerror}") from None
+        _say(f"manifest: {found}")
+    else:
+        _say(f"no manifest beside {args.file} (NAME.toml or function.toml) and no --manifest: it is granted nothing")
     _say(f"uploading {args.file} ({len(wasm) / 1e6:.1f} MB) to {args.admin}; the host compiles it before answering…")
     with _client(args) as client:
         resp = client.post(f"/v1/functions/{args.name}/versions",
@@ -395,6 +424,18 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     body = resp.json()
     print(f"deployed {body['function']} {body['version']} (sha256 {body['sha256'][:12]}), latest -> {body['version']}")
     return 0
+
+
+def _manifest_beside(component: Path) -> Path | None:
+    """The manifest a component deploys with when --manifest is not given: `NAME.toml` beside
+    `NAME.wasm` (as `wasmlet dev -m` reads it), else the source folder's `function.toml` when the
+    component was built into it (`wasmlet build DIR`)."""
+    from .manifest import manifest_path
+
+    beside = component.with_suffix(".toml")
+    if beside.is_file():
+        return beside
+    return manifest_path(component.resolve().parent)
 
 
 def _say(line: str) -> None:
@@ -491,8 +532,14 @@ _ADMIN_ENV = """environment:
   WASMLET_ADMIN_TOKEN   the admin API's bearer token (instead of --token)"""
 _SERVE_ENV = """environment:
   WASMLET_ADMIN_TOKEN   the admin API's bearer token (over [admin] token)
+  OTEL_*                OpenTelemetry's standard variables (over [telemetry])"""
+_DEV_ENV = """environment:
   OTEL_*                OpenTelemetry's standard variables (over [telemetry])
-  WASMLET_BUILD_CACHE   where input-addressed Python builds are kept (default ~/.cache/wasmlet/builds)"""
+  WASMLET_BUILD_CACHE   where input-addressed Python builds are kept (default ~/.cache/wasmlet/builds)
+  CARGO_TARGET_DIR      where cargo builds (default: the function's target/)"""
+_TEST_ENV = """environment:
+  WASMLET_BUILD_CACHE   where input-addressed Python builds are kept (default ~/.cache/wasmlet/builds)
+  CARGO_TARGET_DIR      where cargo builds (default: the function's target/)"""
 _EXIT_CODES = "exit codes: 0 done, 1 the work failed, 2 a usage or setup mistake, 130 interrupted"
 
 
@@ -524,9 +571,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("build", "build a function's source folder into a component",
                 "Build a Rust (Cargo.toml) or Python (app.py) function into one component, showing the tools' "
-                "output as it comes. Python builds are input-addressed: the same source gives the same bytes.",
-                _SERVE_ENV.split("\n")[0] + "\n" + _SERVE_ENV.split("\n")[3] + "\n  CARGO_TARGET_DIR      "
-                "where cargo builds (default: the function's target/)\n\n" + _EXIT_CODES)
+                "output as it comes. Python builds are input-addressed: the same source gives the same bytes from the "
+                "build cache (componentize-py alone differs run to run).",
+                _TEST_ENV + "\n\n" + _EXIT_CODES)
     p.add_argument("dir", nargs="?", default=".", help="the function's source folder")
     p.add_argument("-o", "--output", help="the component to write (default: DIR/NAME.wasm)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the result line, not the tools' output")
@@ -536,7 +583,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("test", "run a function's unit tests, then its integration tests",
                 "Run a function's unit tests natively (cargo test or pytest), then the integration tests in its "
-                "integration/ folder, which build the component and call it through wasmlet.testing.")
+                "integration/ folder, which build the component and call it through wasmlet.testing.",
+                _TEST_ENV + "\n\n" + _EXIT_CODES)
     p.add_argument("dir", nargs="?", default=".", help="the function's source folder")
     p.set_defaults(func=_cmd_test)
 
@@ -548,7 +596,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("dev", "serve functions from source folders or .wasm files, rebuilding on change",
                 "Serve functions for development: source folders are built (and rebuilt on every save), .wasm "
                 "files reloaded when they change, manifests (function.toml, or NAME.toml beside a .wasm) re-read. "
-                "Reads ./wasmlet.toml when there is one. GET / lists the functions.", _SERVE_ENV + "\n\n" + _EXIT_CODES)
+                "Reads ./wasmlet.toml when there is one. GET / lists the functions.", _DEV_ENV + "\n\n" + _EXIT_CODES)
     p.add_argument("dirs", nargs="*", metavar="DIR", help="function source folders, served under their folder name")
     p.add_argument("-m", "--module", action="append", default=[], metavar="NAME:PATH",
                    help="a function: NAME:FILE.wasm, or NAME:DIR to build from source")

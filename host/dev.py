@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,8 @@ class DevFunction:
             name = check_function_name(name or src.name)
             return cls(name, (build_dir / f"{name}.wasm").resolve(), manifest_path(src), src)
         if not name or not path:
-            raise ValueError(f"-m expects NAME:PATH.wasm or a source directory, got {spec!r}")
+            raise ValueError(f"{spec}: no such source folder (give a folder with Cargo.toml or app.py, "
+                             "or -m NAME:FILE.wasm)")
         check_function_name(name)
         if not p.is_file():
             raise ValueError(f"{path}: no such file (give NAME:FILE.wasm or NAME:SOURCE_DIR)")
@@ -132,7 +134,10 @@ class DevServer:
         started = time.perf_counter()
         if len(wasm) > 4_000_000:
             log.info("compiling %s (%.1f MB) to native code…", fn.name, len(wasm) / 1e6)
-        compiled = self.runtime.load(wasm)
+        try:
+            compiled = self.runtime.load(wasm)
+        except LoadError as exc:
+            raise LoadError(f"{fn.path}: {exc}") from None
         old = self.registry.resolve(fn.name, "dev")
         version = self.registry.put(fn.name, wasm, manifest)
         self.host.preload(compiled)
@@ -234,6 +239,8 @@ class DevApp:
     @staticmethod
     async def _respond(send: Send, status: int, body: bytes, head: bool,
                        headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
+        rid = f"{random.getrandbits(128):032x}".encode()  # every response carries a request id, this one too
+        out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"x-request-id", rid), *(headers or [])]
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": b"" if head else body})

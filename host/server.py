@@ -88,15 +88,15 @@ def parse_bind(bind: str, default_port: int = 3000) -> tuple[str, int]:
     return host or "127.0.0.1", number
 
 
-def explain_bind_error(host: str, port: int, exc: OSError) -> str:
-    """One line for why the host could not listen on host:port."""
+def explain_bind_error(host: str, port: int, exc: OSError, flag: str = "--port") -> str:
+    """One line for why the host could not listen on host:port (`flag` is the option that moves it)."""
     import errno
 
     where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     if exc.errno == errno.EADDRINUSE:
-        return f"{where} is already in use (another wasmlet or server?): stop it, or pick another with --port"
+        return f"{where} is already in use (another wasmlet or server?): stop it, or pick another with {flag}"
     if exc.errno == errno.EACCES:
-        return f"not allowed to listen on {where} (ports below 1024 need privileges): use --port 3000 or higher"
+        return f"not allowed to listen on {where} (ports below 1024 need privileges): pick one from 1024 up with {flag}"
     if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
         return f"cannot listen on {where}: {host} is not an address of this machine"
     return f"cannot listen on {where}: {exc.strerror or exc}"
@@ -106,20 +106,20 @@ class BindError(OSError):
     """The host could not listen where it was asked to; the message says why in one line."""
 
 
-def check_bindable(host: str, port: int) -> None:
+def check_bindable(host: str, port: int, flag: str = "--port") -> None:
     """Fails early, in one line, when host:port cannot be listened on (in use, no permission, no such
     address), instead of the server's traceback after the functions were built and compiled."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise BindError(explain_bind_error(host, port, exc)) from None
+        raise BindError(explain_bind_error(host, port, exc, flag)) from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:
-            raise BindError(explain_bind_error(host, port, exc)) from None
+            raise BindError(explain_bind_error(host, port, exc, flag)) from None
 
 
 async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: float = 30.0,

@@ -65,6 +65,42 @@ def test_a_bad_bind_is_one_line(bind: str, hello_wasm: dict[str, Path]) -> None:
     one_line_error(wasmlet("dev", "--bind", bind, "-m", f"h:{hello_wasm['rust']}"), "--bind")
 
 
+def test_more_slips_found_by_a_newcomer_are_one_line(tmp_path: Path, hello_wasm: dict[str, Path]) -> None:
+    one_line_error(wasmlet("dev", "--port", "99999", "-m", f"h:{hello_wasm['rust']}"), "between 0 and 65535")
+    one_line_error(wasmlet("dev", "--bind", "http://127.0.0.1:3000", "-m", f"h:{hello_wasm['rust']}"), "without a scheme")
+    one_line_error(wasmlet("serve", "--backend", "trio", "--data-dir", str(tmp_path)), "needs the hypercorn server")
+    one_line_error(wasmlet("dev", "--backend", "trio", "-m", f"h:{hello_wasm['rust']}"), "needs the hypercorn server")
+    nowhere = f"127.0.0.1:{free_port()}"
+    one_line_error(wasmlet("ls", "--admin", nowhere), "no admin API answers")  # no scheme: http:// assumed
+    one_line_error(wasmlet("ls", "--admin", f"ftp://{nowhere}"), "starts with http://")
+    one_line_error(wasmlet("ls", "--admin", f"http://{nowhere}", env={"WASMLET_ADMIN_TOKEN": "sec ret"}),
+                   "control characters")
+    one_line_error(wasmlet("dev", "nosuch"), "nosuch: no such source folder")
+    one_line_error(wasmlet("inspect", "nosuch.wasm"), "nosuch.wasm: no such file")
+    one_line_error(wasmlet("serve", "--config", "nosuch.toml"), "nosuch.toml: no such file")
+    (tmp_path / "notes.wasm").write_text("not wasm")
+    one_line_error(wasmlet("dev", "-m", f"n:{tmp_path / 'notes.wasm'}"), "notes.wasm")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        admin = taken.getsockname()[1]
+        one_line_error(wasmlet("serve", "--port", str(free_port()), "--admin-bind", f"127.0.0.1:{admin}",
+                               "--data-dir", str(tmp_path)), "pick another with --admin-bind")
+
+
+def test_deploy_takes_the_manifest_beside_the_component(tmp_path: Path, hello_wasm: dict[str, Path]) -> None:
+    port, admin = free_port(), free_port()
+    shutil.copy(hello_wasm["rust"], tmp_path / "hello.wasm")
+    (tmp_path / "hello.toml").write_text('[config]\ngreeting = "hi"\n')
+    with running(["serve", "--port", str(port), "--admin-bind", f"127.0.0.1:{admin}", "--data-dir",
+                  str(tmp_path / "data")], f"http://127.0.0.1:{port}/_wasmlet/health", tmp_path / "serve.log"):
+        deployed = wasmlet("deploy", "hello", str(tmp_path / "hello.wasm"), "--admin", f"127.0.0.1:{admin}")
+        assert deployed.returncode == 0 and f"manifest: {tmp_path / 'hello.toml'}" in deployed.stderr, deployed.stderr
+        (tmp_path / "hello.toml").unlink()
+        bare = wasmlet("deploy", "hello", str(tmp_path / "hello.wasm"), "--admin", f"127.0.0.1:{admin}")
+        assert bare.returncode == 0 and "it is granted nothing" in bare.stderr
+
+
 def test_port_in_use_is_one_line(hello_wasm: dict[str, Path]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -97,7 +97,7 @@ def test_one_function_name_rule_everywhere(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ValueError, match="invalid function name"):
         scaffold("python", bad, tmp_path)
     (tmp_path / "f.wasm").write_bytes(b"\0asm")
-    with pytest.raises(ValueError, match="invalid function name|expects NAME"):
+    with pytest.raises(ValueError, match="invalid function name|no such source folder"):
         DevFunction.parse(f"{bad}:{tmp_path / 'f.wasm'}", tmp_path)
     with pytest.raises(RegistryError, match="invalid function name"):
         check_name("function", bad)
