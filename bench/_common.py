@@ -35,6 +35,15 @@ def guests() -> dict[str, Path]:
     }
 
 
+def examples() -> dict[str, Path]:
+    """The examples' hello in Rust and Python (router, logging middleware, one log line per request):
+    what a user's function looks like, unlike the bare probes."""
+    return {
+        "rust": build_guest("hello-rust", ROOT / "guest-rust/examples/hello", "rust", ROOT / "wit", "function"),
+        "python": build_guest("hello-python", ROOT / "guest-python/examples/hello", "python", ROOT / "wit", "function"),
+    }
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of one process."""
     text = Path(f"/proc/{pid}/status").read_text()

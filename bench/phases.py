@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from guests import build_guest  # noqa: E402
 
-from wasmlet import BodyText, Engine, EventHttp, InvocationContext, Manifest, Request, Runtime  # noqa: E402
+from wasmlet import BodyText, Engine, EngineSettings, EventHttp, InvocationContext, Manifest, Request, Runtime  # noqa: E402
 from wasmlet.capabilities import bind_imports  # noqa: E402
 from wasmlet.capabilities._capability import HostServices  # noqa: E402
 from wasmlet.capabilities.backends import Backends  # noqa: E402
@@ -90,6 +90,13 @@ def fmt(seconds: float) -> str:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pooling", type=int, default=0, help="pooling allocator slots (0: on-demand, the default)")
+    parser.add_argument("--keep-resident-mb", type=int, default=0, help="with --pooling: memory kept resident per slot")
+    args = parser.parse_args()
+    settings = EngineSettings(pooling_instances=args.pooling, pooling_keep_resident_mb=args.keep_resident_mb)
     hello = {
         "rust": build_guest("hello-rust", ROOT / "guest-rust/examples/hello", "rust", ROOT / "wit", "function"),
         "python": build_guest("hello-python", ROOT / "guest-python/examples/hello", "python", ROOT / "wit", "function"),
@@ -98,8 +105,8 @@ def main() -> None:
         "rust": build_guest("probe-rust", ROOT / "tests/guests/probe-rust", "rust", ROOT / "wit", "function"),
         "python": build_guest("probe-python", ROOT / "tests/guests/probe-python", "python", ROOT / "wit", "function"),
     }
-    print(f"CPU: {cpu()}; wasmtime-py {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}\n")
-    with Engine(cache_dir=ROOT / ".wasmlet" / "bench-cache") as engine, \
+    print(f"CPU: {cpu()}; engine: {settings}\n")
+    with Engine(settings, cache_dir=ROOT / ".wasmlet" / "bench-cache") as engine, \
             tempfile.TemporaryDirectory(prefix="wasmlet-bench-") as data:
         rt = Runtime(engine)
         print("| examples' hello | " + " | ".join(PHASES) + " | whole `Runtime.invoke` |")

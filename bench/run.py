@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import ROOT, Serve, Wrk, free_port, guests, wait_http, wrk
+from _common import ROOT, Serve, Wrk, examples, free_port, guests, wait_http, wrk
 from peers import DEFAULT_PEERS, WASMTIME_BIN, WORK, peer_components, wasmtime_cli
 from servers import stop
 from targets import measure
@@ -108,6 +108,7 @@ def main() -> None:
     conns = [int(c) for c in args.connections.split(",")]
 
     ours = guests()
+    realistic = examples()
     peers = peer_components(args.peers)
     wasmtime_exe = str(wasmtime_cli())
     tmp = Path(tempfile.mkdtemp(prefix="wasmlet-bench-"))
@@ -120,8 +121,21 @@ def main() -> None:
             pid = up.enter_context(s.up(tmp / "wasmlet.log")).pid
             for lang in ("rust", "python"):
                 s.deploy(f"hello-{lang}", ours[lang].read_bytes())
-            targets = [Target(f"wasmlet-{lang}", f"wasmlet, {lang} hello", f"{s.base}/hello-{lang}/latest/hello", pid)
+                s.deploy(f"example-{lang}", realistic[lang].read_bytes())
+            targets = [Target(f"wasmlet-{lang}", f"wasmlet, {lang} probe hello", f"{s.base}/hello-{lang}/latest/hello", pid)
                        for lang in ("python", "rust")]
+            targets += [Target(f"example-{lang}", f"wasmlet, {lang} examples' hello",
+                               f"{s.base}/example-{lang}/latest/api/capitalize/hello-world", pid)
+                        for lang in ("python", "rust")]
+            # the same examples on a host with the instance pool ([server] instance_pool), in the same run
+            pooled = Serve(tmp / "data-pooled", workers=args.workers, access_log=False,
+                           config="[server]\ninstance_pool = true\n")
+            ppid = up.enter_context(pooled.up(tmp / "wasmlet-pooled.log")).pid
+            for lang in ("rust", "python"):
+                pooled.deploy(f"example-{lang}", realistic[lang].read_bytes())
+            targets += [Target(f"pooled-{lang}", f"wasmlet with instance_pool, {lang} examples' hello",
+                               f"{pooled.base}/example-{lang}/latest/api/capitalize/hello-world", ppid)
+                        for lang in ("python", "rust")]
             for kind, label in (("python", "wasmtime serve, componentize-py hello"),
                                 ("tiny", "wasmtime serve, tiny hello (no runtime)")):
                 url = f"http://127.0.0.1:{free_port()}/"
@@ -137,6 +151,7 @@ def main() -> None:
             measure_all(targets, conns, args.duration, args.rounds)
         by = {t.key: t for t in targets}
         w_py, w_rs = by["wasmlet-python"], by["wasmlet-rust"]
+        e_py, e_rs = by["example-python"], by["example-rust"]
         p_py, p_tiny, ceiling = by["wasmtime-python"], by["wasmtime-tiny"], by["uvicorn"]
 
         say("## Side by side: hello world, fresh instance per request\n")
@@ -155,9 +170,14 @@ def main() -> None:
             "and the range over all rounds; p99 from the median rounds above.\n")
         say("| comparison | conns | req/s ratio | range | p99 wasmlet / peer |")
         say("|---|---:|---:|---:|---:|")
-        for ours_t, peer, name in ((w_py, p_py, "Python hello: wasmlet ÷ wasmtime serve (componentize-py)"),
-                                   (w_rs, p_tiny, "Rust hello: wasmlet ÷ wasmtime serve (tiny, no runtime)"),
-                                   (w_rs, ceiling, "Rust hello: wasmlet ÷ plain uvicorn (no wasm)")):
+        for ours_t, peer, name in (
+                (e_py, p_py, "Python examples' hello: wasmlet ÷ wasmtime serve (componentize-py hello)"),
+                (e_rs, p_tiny, "Rust examples' hello: wasmlet ÷ wasmtime serve (tiny, no runtime)"),
+                (w_py, p_py, "Python probe hello: wasmlet ÷ wasmtime serve (componentize-py)"),
+                (w_rs, p_tiny, "Rust probe hello: wasmlet ÷ wasmtime serve (tiny, no runtime)"),
+                (w_rs, ceiling, "Rust probe hello: wasmlet ÷ plain uvicorn (no wasm)"),
+                (by["pooled-python"], e_py, "Python examples' hello: instance_pool ÷ default"),
+                (by["pooled-rust"], e_rs, "Rust examples' hello: instance_pool ÷ default")):
             for c in conns:
                 a, b = ours_t.result(c), peer.result(c)
                 ratios = round_ratios(ours_t, peer, c)

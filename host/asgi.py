@@ -40,7 +40,7 @@ from .capabilities._context import escape_control
 from .capabilities.backends import Backends
 from .contracts import LEGACY_CONTRACT
 from .dispatch import Dispatcher, Job, MemoryBusy
-from .errors import GuestTrap, InvocationError, OutOfMemory, Timeout
+from .errors import GuestTrap, HostBusy, InvocationError, OutOfMemory, Timeout
 from .functions import Functions, NotLoadable
 from .metrics import Metrics
 from .registry import FunctionSource, Version
@@ -271,6 +271,8 @@ class Host:
                 return await self.dispatcher.run(job)
         except MemoryBusy:
             raise _Reject(503, "host memory budget is in use, retry shortly", [(b"retry-after", b"1")]) from None
+        except HostBusy:
+            raise _Reject(503, "host has no instance slot free, retry shortly", [(b"retry-after", b"1")]) from None
         except Timeout:
             raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
         except OutOfMemory:

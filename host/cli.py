@@ -19,7 +19,7 @@ from .build import BuildError, build_python, build_rust, detect
 
 if TYPE_CHECKING:
     from .config import ServerConfig, TelemetryConfig
-    from .engine import Engine
+    from .engine import Engine, EngineSettings
     from .server import ConnectionLimits
 
 
@@ -147,6 +147,21 @@ def _setup_logging(json_logs: bool = False) -> None:
     setup_logging(json_lines=json_logs)
 
 
+def _engine_settings(server: ServerConfig) -> EngineSettings:
+    """The engine `[server]` asks for: the instance pool sized so that every worker thread can hold
+    a module-call chain of the deepest kind (and twice that, for attempts and stragglers)."""
+    from .capabilities.modules import MAX_DEPTH
+    from .engine import EngineSettings
+    from .manifest import MAX_MEMORY_MB
+
+    if not server.instance_pool:
+        return EngineSettings()
+    return EngineSettings(pooling_instances=max(256, 2 * server.worker_threads * (MAX_DEPTH + 1)),
+                          pooling_max_memory_mb=MAX_MEMORY_MB,
+                          pooling_keep_resident_mb=server.pool_keep_resident_mb,
+                          pooling_warm_slots=server.worker_threads)
+
+
 def _request_limits(server: ServerConfig) -> dict[str, Any]:
     """The `HostSettings` fields that `[server]` sets for every request."""
     return {"body_timeout_ms": server.body_timeout_ms, "max_headers": server.max_headers,
@@ -217,7 +232,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     host, port = _bind_address(args, config.server.bind)
     _check_server(args.server or config.server.server, args.backend or config.server.backend)
     check_bindable(host, port)
-    with Engine() as engine:
+    with Engine(_engine_settings(config.server)) as engine:
         dev = DevServer(Runtime(engine), functions, backends=backends, access_log=not args.no_access_log)
         try:
             dev.load_all()
@@ -310,7 +325,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     def worker(index: int, sock: socket.socket | None = None) -> int:
         telemetry.setup(config.telemetry)  # each (forked) worker its own provider and export thread
         registry = SqliteRegistry(data_dir)
-        with Engine(cache_dir=config.cache_dir or data_dir / "compiled") as engine:
+        with Engine(_engine_settings(config.server), cache_dir=config.cache_dir or data_dir / "compiled") as engine:
             runtime = Runtime(engine)
             settings = HostSettings(worker_threads=config.server.worker_threads,
                                     max_in_flight=config.server.max_in_flight,

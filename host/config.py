@@ -42,6 +42,12 @@ class ServerConfig:
     memory_budget_mb: int = 1024
     """Guest memory each worker process admits at once (the sum of running invocations' `memory_mb`;
     the next waits up to its timeout, then 503); 0: no budget."""
+    instance_pool: bool = False
+    """Instances come from wasmtime's pooling allocator, their memory kept mapped between uses
+    (`pool_keep_resident_mb`): still a fresh instance per event, at 10-30 % more requests/s on the
+    examples, for more resident memory per worker (about the guest's dirty pages per worker thread)."""
+    pool_keep_resident_mb: int = 32
+    """With `instance_pool`: how much of a freed instance's linear memory stays resident and is reset in place."""
 
     def __post_init__(self) -> None:
         _check_types("server", self)
@@ -52,6 +58,8 @@ class ServerConfig:
         if not isinstance(self.memory_budget_mb, int) or isinstance(self.memory_budget_mb, bool) \
                 or self.memory_budget_mb < 0:
             raise ConfigError(f"[server] memory_budget_mb must be 0 or a positive integer, not {self.memory_budget_mb!r}")
+        if self.pool_keep_resident_mb < 0:
+            raise ConfigError(f"[server] pool_keep_resident_mb must be 0 or more, not {self.pool_keep_resident_mb!r}")
         for key in ("body_timeout_ms", "header_timeout_ms", "keep_alive_s", "max_header_bytes", "max_headers"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

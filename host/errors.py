@@ -23,6 +23,10 @@ class Timeout(InvocationError):
     """The guest ran past its deadline and was interrupted."""
 
 
+class HostBusy(InvocationError):
+    """The host had no instance slot free (its pool is full): nothing of the guest ran; retry."""
+
+
 class OutOfMemory(InvocationError):
     """The guest needed more linear memory than its limit allows."""
 

@@ -43,9 +43,12 @@ class Limits:
     max_log_bytes: int = 1 * MiB
 
 
+MAX_MEMORY_MB = 4096
+"""The largest `memory_mb` a manifest may ask for (the instance pool is sized for it)."""
+
 _LIMIT_RANGES = {
     "timeout_ms": (1, 15 * 60 * 1000),
-    "memory_mb": (1, 4096),
+    "memory_mb": (1, MAX_MEMORY_MB),
     "max_body_bytes": (0, 1 << 30),
     "max_concurrency": (1, 100_000),
     "max_sql_rows": (1, 10_000_000),

@@ -29,7 +29,7 @@ from .capabilities import ImportsFactory, InvocationContext, sandbox_imports
 from .contracts import CONTRACTS, NEWEST, Contract, contract_of
 from .dispatch import OverBudget
 from .engine import Engine
-from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
+from .errors import GuestTrap, HostBusy, InvocationError, LoadError, OutOfMemory, Timeout
 from .manifest import Limits
 
 MiB = 1024 * 1024
@@ -298,6 +298,8 @@ def _classify(exc: Exception, ctx: InvocationContext) -> InvocationError:
         return GuestTrap(f"the component needs more than wasmlet allows one instance (at most {MAX_MEMORIES} "
                          f"linear memory, {MAX_TABLES} tables of {MAX_TABLE_ELEMENTS} elements, {MAX_INSTANCES} "
                          f"core instances): {first}", function=ctx.function, output_tail=tail)
+    if "maximum concurrent limit" in first:
+        return HostBusy(f"no instance slot free: {first}", function=ctx.function)
     if "interrupt" in first:
         return Timeout("deadline exceeded: the guest was interrupted", function=ctx.function, output_tail=tail)
     if any(m in tail for m in _OOM_MARKERS) or "memory" in first and "limit" in first:

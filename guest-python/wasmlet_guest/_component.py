@@ -59,4 +59,15 @@ def world_for(app: App) -> type:
         def handle(self, event: Any) -> Any:
             return response_to_wire(types, app.handle(request_from_wire(types, event)))
 
+    _freeze_heap()
     return WitWorld
+
+
+def _freeze_heap() -> None:
+    """Runs while the component is built, so its effect is in the snapshot every instance starts
+    from: what exists now is moved out of the collector's reach (`gc.freeze`), and a fresh instance,
+    which lives for one event, does not walk the whole snapshot heap when a collection triggers."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -275,3 +275,16 @@ def test_serve_warns_when_the_admin_api_has_no_token(tmp_path: Path) -> None:
                   "--data-dir", str(tmp_path / "data")], f"http://127.0.0.1:{port}/_wasmlet/health",
                  tmp_path / "serve2.log", env={"WASMLET_ADMIN_TOKEN": "s3cret"}) as proc:
         assert "has no token" not in read_log(proc)
+
+
+def test_instance_pool_from_wasmlet_toml(tmp_path: Path, hostile_wasm: Path) -> None:
+    """`[server] instance_pool = true`: the pooled engine serves, and module state never survives a slot's reuse."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "wasmlet.toml").write_text("[server]\ninstance_pool = true\npool_keep_resident_mb = 16\n")
+    with running(["dev", "--port", str(port), "-m", f"fn:{hostile_wasm}"], f"{base}/_wasmlet/health",
+                 tmp_path / "dev.log", cwd=tmp_path):
+        assert [httpx.get(f"{base}/fn/latest/count").text for _ in range(5)] == ["1"] * 5
+        assert httpx.get(f"{base}/fn/latest/hello").text == "hello from hostile"
+    (tmp_path / "wasmlet.toml").write_text("[server]\npool_keep_resident_mb = -1\n")
+    one_line_error(wasmlet("dev", "-m", f"fn:{hostile_wasm}", cwd=tmp_path), "pool_keep_resident_mb must be 0 or more")

@@ -254,3 +254,34 @@ async def test_large_binary_bodies_are_handed_over_off_the_loop_only_to_0_1_0_gu
         assert 'wasmlet_inline_overruns_total{function="spinner"} 1.0' in host.metrics.render().decode()
 
 
+
+
+async def test_pooled_instances_start_fresh_and_a_full_pool_is_a_503(hostile_wasm: Path, probe_wasm: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    """The instance pool `serve` uses by default: a slot's memory is kept resident and reset for the
+    next instance (module state never survives), and when every slot is taken the request is
+    refused with 503 and Retry-After, not a 500."""
+    from wasmlet import Engine, EngineSettings
+
+    settings = EngineSettings(pooling_instances=1, pooling_keep_resident_mb=32, pooling_warm_slots=1)
+    with Engine(settings, cache_dir=tmp_path) as engine:
+        registry = MemoryRegistry()
+        registry.put("spinner", hostile_wasm.read_bytes())
+        registry.put("pyprobe", probe_wasm["python"].read_bytes())
+        host = Host(Runtime(engine), registry, HostSettings(dispatch="thread", worker_threads=4))
+        async with client(host) as c:
+            for _ in range(5):  # the same slot, reused: its static counter starts from the image each time
+                assert (await c.get("/spinner/latest/count")).text == "1"
+            assert (await c.get("/pyprobe/latest/hello")).text == "hello from python"  # a Python guest in that slot
+            assert (await c.get("/spinner/latest/count")).text == "1"
+            async with anyio.create_task_group() as tg:
+                async def slow() -> None:
+                    assert (await c.get("/spinner/latest/spin?n=1000")).status_code == 200
+
+                tg.start_soon(slow)
+                await in_flight(host, 1)
+                await anyio.sleep(0.05)  # the spinner holds the only slot
+                busy = await c.get("/pyprobe/latest/hello")  # another function: a thread is free, a slot is not
+                assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+                assert "instance slot" in busy.json()["error"]
+            assert (await c.get("/spinner/latest/hello")).status_code == 200  # the slot is back
