@@ -20,6 +20,7 @@ from wasmtime.component import Component, Linker
 from .bindings import faas, faas_0_1_0
 from .bindings._abi import Err, Ok, Some
 from .bodies import body_bytes
+from .capabilities._packed import unpack_rows
 
 NEWEST = "0.2.0"
 LEGACY_CONTRACT = "0.1.0"
@@ -143,7 +144,25 @@ class _LegacySql:
         return _to_0_1(self.newest.execute(database, statement, _from_0_1(params)))
 
     def query(self, database: str, statement: str, params: list[Any]) -> Any:
-        return _to_0_1(self.newest.query(database, statement, _from_0_1(params)))
+        """0.1.0 rows are one `value` per cell; the newest are packed (unpacked here)."""
+        result = self.newest.query(database, statement, _from_0_1(params))
+        if isinstance(result, Ok):
+            rows = result.value
+            return Ok(faas_0_1_0.Rows(rows.columns, [[_value_0_1(v) for v in row] for row in unpack_rows(rows.packed)]))
+        return _to_0_1(result)
+
+
+def _value_0_1(v: Any) -> Any:
+    """A Python value as a 0.1.0 `sql.value`."""
+    if v is None:
+        return faas_0_1_0.ValueNull()
+    if isinstance(v, int):
+        return faas_0_1_0.ValueInteger(v)
+    if isinstance(v, float):
+        return faas_0_1_0.ValueReal(v)
+    if isinstance(v, bytes):
+        return faas_0_1_0.ValueBlob(v)
+    return faas_0_1_0.ValueText(str(v))
 
 
 class _LegacyOutbound:

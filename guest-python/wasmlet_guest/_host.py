@@ -3,6 +3,7 @@ raises `HostError` with kind `denied`."""
 
 from __future__ import annotations
 
+import json as _json
 import sys
 from typing import Any
 
@@ -115,6 +116,16 @@ class _Kv:
         return _unwrap(_kv.keys, store, prefix)  # type: ignore[no-any-return]
 
 
+_NON_FINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
+
+
+def _unpacked(v: Any) -> Any:
+    """A packed cell (`sql.rows.packed`): blobs and non-finite reals are the two objects."""
+    if isinstance(v, dict):
+        return v["blob"].encode("latin-1") if "blob" in v else _NON_FINITE[v["real"]]
+    return v
+
+
 def _sql_value(v: Any) -> Any:
     if v is None:
         return _sql.Value_Null()
@@ -139,7 +150,9 @@ class _Sql:
     def query(self, database: str, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         _require()
         rows = _unwrap(_sql.query, database, statement, [_sql_value(p) for p in params])
-        return [{c: getattr(v, "value", None) for c, v in zip(rows.columns, row)} for row in rows.rows]
+        columns = rows.columns
+        return [dict(zip(columns, row)) if all(not isinstance(v, dict) for v in row)
+                else dict(zip(columns, map(_unpacked, row))) for row in _json.loads(rows.packed)]
 
 
 class _Http:

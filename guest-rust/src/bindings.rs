@@ -638,8 +638,13 @@ unsafe impl Lift for Value {
 pub struct Rows {
     /// The column names, in order.
     pub columns: Vec<String>,
-    /// The rows, each with one value per column.
-    pub rows: Vec<Vec<Value>>,
+    /// The rows, packed into one JSON string (one buffer across the boundary, where a
+    /// `list<list<value>>` would cross one value at a time): an array of rows, each an
+    /// array with one value per column. A value is `null`; an integer (digits only);
+    /// a real (always with `.` or an exponent, or `{"real": "inf" | "-inf" | "nan"}`);
+    /// a JSON string for text; or `{"blob": s}` where `s` has one code point
+    /// U+0000-U+00FF per byte. The SDKs unpack it into their value types.
+    pub packed: String,
 }
 
 unsafe impl Lower for Rows {
@@ -648,11 +653,11 @@ unsafe impl Lower for Rows {
     const FLAT: usize = 4;
     unsafe fn store(&self, ptr: *mut u8, cx: &mut abi::Cleanup) {
         self.columns.store(ptr.add(0), cx);
-        self.rows.store(ptr.add(8), cx);
+        self.packed.store(ptr.add(8), cx);
     }
     fn lower_flat(&self, out: &mut Vec<u64>, cx: &mut abi::Cleanup) {
         self.columns.lower_flat(out, cx);
-        self.rows.lower_flat(out, cx);
+        self.packed.lower_flat(out, cx);
     }
 }
 
@@ -660,13 +665,13 @@ unsafe impl Lift for Rows {
     unsafe fn load(ptr: *const u8) -> Self {
         Rows {
             columns: <Vec<String> as Lift>::load(ptr.add(0)),
-            rows: <Vec<Vec<Value>> as Lift>::load(ptr.add(8)),
+            packed: <String as Lift>::load(ptr.add(8)),
         }
     }
     unsafe fn lift_flat(it: &mut abi::Flat) -> Self {
         Rows {
             columns: <Vec<String> as Lift>::lift_flat(it),
-            rows: <Vec<Vec<Value>> as Lift>::lift_flat(it),
+            packed: <String as Lift>::lift_flat(it),
         }
     }
 }

@@ -194,16 +194,27 @@ pub mod kv {
 /// SQL databases, by label, with `?` placeholders.
 pub mod sql {
     use super::HostError;
-    pub use crate::bindings::{Rows, Value};
+    pub use crate::bindings::Value;
     use crate::bindings::sql;
+
+    /// The rows a query returned.
+    #[derive(Debug, Clone)]
+    pub struct Rows {
+        /// The column names, in order.
+        pub columns: Vec<String>,
+        /// The rows, each with one value per column.
+        pub rows: Vec<Vec<Value>>,
+    }
 
     /// Runs a statement; returns the rows changed.
     pub fn execute(database: &str, statement: &str, params: &[Value]) -> Result<u64, HostError> {
         sql::execute(database, statement, params).map_err(HostError::from)
     }
-    /// Runs a query.
+    /// Runs a query (its rows cross the boundary packed into one string, unpacked here).
     pub fn query(database: &str, statement: &str, params: &[Value]) -> Result<Rows, HostError> {
-        sql::query(database, statement, params).map_err(HostError::from)
+        let wire = sql::query(database, statement, params).map_err(HostError::from)?;
+        let rows = crate::packed::unpack_rows(&wire.packed).map_err(HostError::Failed)?;
+        Ok(Rows { columns: wire.columns, rows })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod build;
 pub mod extract;
 pub mod host;
 pub mod http;
+pub mod packed;
 pub mod router;
 pub mod runtime;
 pub mod static_files;

@@ -213,8 +213,14 @@ class Rows:
 
     columns: list[str]
     """The column names, in order."""
-    rows: list[list[Value]]
-    """The rows, each with one value per column."""
+    packed: str
+    """The rows, packed into one JSON string (one buffer across the boundary, where a
+    `list<list<value>>` would cross one value at a time): an array of rows, each an
+    array with one value per column. A value is `null`; an integer (digits only);
+    a real (always with `.` or an exponent, or `{"real": "inf" | "-inf" | "nan"}`);
+    a JSON string for text; or `{"blob": s}` where `s` has one code point
+    U+0000-U+00FF per byte. The SDKs unpack it into their value types.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -1006,10 +1012,10 @@ def _lower_Rows(v: Any, c: Any) -> None:
         e = d[0]
         abi.set_name(e.name, b'columns')
         _lower_list_string(v.columns, e.val)
-        f = 'rows'
+        f = 'packed'
         e = d[1]
-        abi.set_name(e.name, b'rows')
-        _lower_list_list_Value(v.rows, e.val)
+        abi.set_name(e.name, b'packed')
+        abi.lower_string(v.packed, e.val)
     except abi.BindingError as err:
         abi.record_delete(rec)
         raise err.within(f) from None
@@ -1023,31 +1029,8 @@ def _lift_Rows(c: Any) -> Rows:
     d = c.of.record.data
     return Rows(
         _lift_list_string(d[0].val),
-        _lift_list_list_Value(d[1].val),
+        abi.lift_string(d[1].val),
     )
-
-
-def _lower_list_list_Value(v: Any, c: Any) -> None:
-    abi.check_list(v)
-    lst = c.of.list
-    d = abi.list_new(lst, len(v))
-    i = 0
-    try:
-        for i, x in enumerate(v):
-            _lower_list_Value(x, d[i])
-    except abi.BindingError as err:
-        abi.list_delete(lst)
-        raise err.within(f'[{i}]') from None
-    except BaseException:
-        abi.list_delete(lst)
-        raise
-    c.kind = abi.K_LIST
-
-
-def _lift_list_list_Value(c: Any) -> list[list[Value]]:
-    lst = c.of.list
-    d = lst.data
-    return [_lift_list_Value(d[i]) for i in range(lst.size)]
 
 
 def _lower_OutgoingRequest(v: Any, c: Any) -> None:

@@ -37,6 +37,7 @@ from ..manifest import Limits
 from ._capability import labelled
 from ._context import DeadlineExceeded, InvocationContext
 from ._errors import LabelledCalls, Refused, T, run_granted
+from ._packed import pack_rows
 from ._sqlite import SqliteFile
 from ._watchdog import watchdog
 
@@ -545,7 +546,7 @@ class SqlCalls(LabelledCalls[SqlBackend]):
     def query(self, database: str, statement: str, params: list[Value]) -> Result[Rows, SqlError]:
         def run(db: SqlBackend) -> Rows:
             columns, rows = db.query(statement, [to_python(p) for p in params], self.ctx)
-            return Rows(columns, [[from_python(v) for v in row] for row in rows])
+            return Rows(columns, pack_rows(rows))
 
         return self._run(database, run)
 

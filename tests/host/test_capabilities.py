@@ -25,6 +25,7 @@ from wasmlet.bindings.faas import (
     ValueText,
 )
 from wasmlet.capabilities import InvocationContext
+from wasmlet.capabilities._packed import unpack_rows
 from wasmlet.capabilities.backends import Backends
 from wasmlet.capabilities.kv import KvBackend, RedisKv, SqliteKv
 from wasmlet.capabilities.outbound_http import OutboundHttpCalls, OutboundPools
@@ -149,8 +150,7 @@ def test_sql_backend_typed_round_trip(sql_backend: SqlBackend, request: pytest.F
                       [ValueText("what? 100% ünïcode")])
     assert rows.tag == "ok"
     assert rows.value.columns == ["id", "r", "t", "b", "n"]
-    assert rows.value.rows == [[ValueInteger(2**40), ValueReal(1.5), ValueText("what? 100% ünïcode"),
-                                ValueBlob(b"\x00\xff"), ValueNull()]]
+    assert unpack_rows(rows.value.packed) == [[2**40, 1.5, "what? 100% ünïcode", b"\x00\xff", None]]
     bad = host.query("db", "SELECT nope FROM wasmlet_caps_test", [])
     assert bad.tag == "err" and bad.value.tag == "backend" and "nope" in bad.value.value
 

@@ -13,6 +13,7 @@ import pytest
 from wasmlet.asgi import Host
 from wasmlet.bindings.faas import BodyText, OutgoingRequest, Request
 from wasmlet.capabilities import InvocationContext
+from wasmlet.capabilities._packed import unpack_rows
 from wasmlet.capabilities.config import ConfigCalls
 from wasmlet.capabilities.modules import ModulesCalls
 from wasmlet.capabilities.outbound_http import OriginPattern, OutboundHttpCalls, OutboundPools
@@ -129,7 +130,6 @@ async def test_module_callee_runs_inside_the_callers_deadline(runtime: Runtime, 
 def test_a_transaction_left_open_does_not_carry_over(tmp_path: Path) -> None:
     """Invocations share a thread's connection: a BEGIN left open must end with its invocation,
     or the next function on that thread runs inside it (and sees its uncommitted rows)."""
-    from wasmlet.bindings.faas import ValueInteger
     from wasmlet.capabilities.backends import Backends
     from wasmlet.capabilities.sql import SqlCalls
 
@@ -142,7 +142,7 @@ def test_a_transaction_left_open_does_not_carry_over(tmp_path: Path) -> None:
     first.finish()  # the runtime does this when the invocation ends, however it ends
     b = SqlCalls(("default",), backends.sql, InvocationContext("b", deadline=time.monotonic() + 10))
     seen = b.query("default", "SELECT count(*) FROM t", [])
-    assert seen.tag == "ok" and seen.value.rows == [[ValueInteger(0)]]  # type: ignore[attr-defined]
+    assert seen.tag == "ok" and unpack_rows(seen.value.packed) == [[0]]  # type: ignore[attr-defined]
     assert b.execute("default", "INSERT INTO t VALUES ('mine')", []).tag == "ok"  # type: ignore[attr-defined]
 
 

@@ -25,6 +25,7 @@ from wasmlet.asgi import Host
 from wasmlet.bindings.faas import KvErrorBackend, SqlErrorBackend
 from wasmlet.bodies import body_from_bytes as B
 from wasmlet.capabilities._context import InvocationContext
+from wasmlet.capabilities._packed import unpack_rows
 from wasmlet.capabilities._watchdog import Watchdog
 from wasmlet.capabilities.backends import BackendConfigError, Backends
 from wasmlet.capabilities.kv import KvCalls, RedisKv, SqliteKv
@@ -175,7 +176,7 @@ def test_mariadb_file_privilege_refused_and_no_local_infile(maria_url: str) -> N
     try:
         message = error(host.execute("db", f"LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE {table}", []))
         assert "not allowed" in message or "LOCAL" in message.upper(), message
-        assert host.query("db", f"SELECT count(*) FROM {table}", []).value.rows[0][0].value == 0
+        assert unpack_rows(host.query("db", f"SELECT count(*) FROM {table}", []).value.packed)[0][0] == 0
         assert host.execute("db", f"CREATE USER '{user}'@'%'", []).tag == "ok"
         assert host.execute("db", f"CREATE USER '{user}'@'localhost'", []).tag == "ok"
         for at in ("%", "localhost"):
@@ -185,7 +186,7 @@ def test_mariadb_file_privilege_refused_and_no_local_infile(maria_url: str) -> N
         guest = sql(plain)
         assert guest.query("db", f"SELECT count(*) FROM {table}", []).tag == "ok"
         assert "denied" in error(guest.execute("db", f"LOAD DATA INFILE '/etc/passwd' INTO TABLE {table}", []))
-        assert guest.query("db", "SELECT LOAD_FILE('/etc/passwd')", []).value.rows[0][0].tag == "null"
+        assert unpack_rows(guest.query("db", "SELECT LOAD_FILE('/etc/passwd')", []).value.packed)[0][0] is None
         plain.close()
     finally:
         host = sql(root)
@@ -290,7 +291,7 @@ def test_sqlite_endless_query_stops_at_the_deadline(guest_db: SqliteSql) -> None
 def test_past_deadline_never_starts(guest_db: SqliteSql) -> None:
     host = SqlCalls(("db",), lambda _: guest_db, ctx(-1))
     assert "deadline" in error(host.execute("db", "CREATE TABLE never (a)", []))
-    assert sql(guest_db).query("db", "SELECT name FROM sqlite_master WHERE name = 'never'", []).value.rows == []
+    assert unpack_rows(sql(guest_db).query("db", "SELECT name FROM sqlite_master WHERE name = 'never'", []).value.packed) == []
 
 
 def test_server_timeouts_stop_slow_statements(any_db: tuple[str, SqlBackend]) -> None:
@@ -299,7 +300,7 @@ def test_server_timeouts_stop_slow_statements(any_db: tuple[str, SqlBackend]) ->
     started = time.monotonic()
     assert "deadline" in error(sql(db, 1.0).query("db", slow, []))
     assert time.monotonic() - started < 1.6
-    assert sql(db).query("db", "SELECT 1", []).value.rows[0][0].value == 1
+    assert unpack_rows(sql(db).query("db", "SELECT 1", []).value.packed)[0][0] == 1
     if kind == "mariadb":  # the guest cannot lift the host's timeout for its statement
         assert "not authorized" in error(sql(db).query(
             "db", "SET STATEMENT max_statement_time=0 FOR SELECT SLEEP(30)", []))

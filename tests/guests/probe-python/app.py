@@ -5,6 +5,7 @@
 import json
 import os
 import socket
+import struct
 import time
 from urllib.parse import parse_qsl
 
@@ -73,7 +74,7 @@ def respond(req: types.Request) -> types.Response:
     return text(404, "no such probe")
 
 
-HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket", "/recurse", "/repeat"}
+HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket", "/recurse", "/repeat", "/sql-cells"}
 
 
 def hostcall(req: types.Request) -> types.Response:
@@ -104,6 +105,21 @@ def hostcall(req: types.Request) -> types.Response:
         if req.path == "/call":
             resp = sdk.call(q["module"], sdk.Request("GET", q.get("path", "/hello")))
             return text(200, f"{resp.status} {resp.body.decode(errors='replace')}")
+        if req.path == "/sql-cells":  # one line per cell, exactly (the twin of probe-rust's)
+            lines = []
+            for row in sdk.sql.query("default", req.body.value, []):
+                for v in row.values():
+                    if v is None:
+                        lines.append("null")
+                    elif isinstance(v, bool) or isinstance(v, int):
+                        lines.append(f"int {v}")
+                    elif isinstance(v, float):
+                        lines.append(f"real {struct.unpack('>Q', struct.pack('>d', v))[0]:016x}")
+                    elif isinstance(v, str):
+                        lines.append(f"text {v.encode().hex()}")
+                    else:
+                        lines.append(f"blob {bytes(v).hex()}")
+            return text(200, "".join(line + "\n" for line in lines))
         if req.path == "/repeat":  # n hostcalls of one kind (bench/phases.py: the cost of one)
             kind, n = q.get("kind", "log"), int(q.get("n", "1"))
             for _ in range(n):

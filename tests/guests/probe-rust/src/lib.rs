@@ -41,6 +41,7 @@ fn respond(req: Request) -> Response {
         }
         "/config" | "/kv" | "/call" | "/http" => hostcall(&req),
         "/repeat" => repeat(&req),
+        "/sql-cells" => sql_cells(&req),
         "/recurse" => {
             let me = req.mount.trim_matches('/').split('/').next().unwrap_or("").to_string();
             match wasmlet_guest::call(&me, wasmlet_guest::Request::new("GET", "/recurse")) {
@@ -60,6 +61,36 @@ fn respond(req: Request) -> Response {
             text(200, "logged")
         }
         _ => text(404, "no such probe"),
+    }
+}
+
+/// Runs the request body as a query on `default` and answers one line per cell, exactly:
+/// `null`, `int N`, `real <f64 bits in hex>`, `text <UTF-8 in hex>`, `blob <hex>`.
+fn sql_cells(req: &Request) -> Response {
+    use wasmlet_guest::sql::{self, Value};
+    let statement = match &req.body {
+        Body::Text(s) => s.clone(),
+        _ => return text(400, "send the statement as text"),
+    };
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{:02x}", x)).collect::<String>();
+    match sql::query("default", &statement, &[]) {
+        Ok(rows) => {
+            let mut out = String::new();
+            for row in rows.rows {
+                for cell in row {
+                    out.push_str(&match cell {
+                        Value::Null => "null".to_string(),
+                        Value::Integer(i) => format!("int {}", i),
+                        Value::Real(f) => format!("real {:016x}", f.to_bits()),
+                        Value::Text(t) => format!("text {}", hex(t.as_bytes())),
+                        Value::Blob(b) => format!("blob {}", hex(&b)),
+                    });
+                    out.push('\n');
+                }
+            }
+            text(200, &out)
+        }
+        Err(e) => text(502, &e.to_string()),
     }
 }
 
