@@ -24,11 +24,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2, help="wasmlet serve --workers and uvicorn --workers")
     args = parser.parse_args()
     wasm = {lang: build_guest(f"orders-{lang}", ROOT / f"guest-{lang}/examples/orders", lang, ROOT / "wit", "function")
             for lang in ("rust", "python")}
     tmp = Path(tempfile.mkdtemp(prefix="wasmlet-orders-"))
-    s = Serve(tmp / "data", workers=2, access_log=False)
+    s = Serve(tmp / "data", workers=args.workers, access_log=False)
     with s.up(tmp / "serve.log") as proc:
         for lang in ("rust", "python"):
             s.deploy(f"orders-{lang}", wasm[lang].read_bytes(), MANIFEST)
@@ -41,16 +42,16 @@ def main() -> None:
         assert len(expected) == 100 and httpx.get(f"{s.base}/orders-python/latest/orders").json() == expected
         port = free_port()
         url = f"http://127.0.0.1:{port}/orders"
-        env_db = str(next((tmp / "data").rglob("sql-default.sqlite3")))
+        env_db = str(tmp / "data" / "sql-default.sqlite3")  # the `default` label of `serve --data-dir`
         os.environ["ORDERS_DB"] = env_db
-        cmd = [sys.executable, "-m", "uvicorn", "_orders_plain:app", "--port", str(port), "--workers", "2",
+        cmd = [sys.executable, "-m", "uvicorn", "_orders_plain:app", "--port", str(port), "--workers", str(args.workers),
                "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
         with process(cmd, url, tmp / "plain.log") as plain_pid:
             wait_http(url)
             assert httpx.get(url).json() == expected
             targets = [Target("rust", "wasmlet, Rust orders", f"{s.base}/orders-rust/latest/orders", proc.pid),
                        Target("python", "wasmlet, Python orders", f"{s.base}/orders-python/latest/orders", proc.pid),
-                       Target("plain", "plain ASGI + sqlite3 (uvicorn, 2 workers)", url, plain_pid)]
+                       Target("plain", f"plain ASGI + sqlite3 (uvicorn, {args.workers} workers)", url, plain_pid)]
             for t in targets:
                 wrk(t.url, seconds=2, connections=16)
             for r in range(args.rounds):

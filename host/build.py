@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import re
 import shutil
@@ -332,6 +331,8 @@ def build_cache_dir() -> Path:
 
 def _python_inputs_digest(paths: list[Path], static: dict[str, bytes], wit: Path, world: str, module: str) -> str:
     """sha256 over every file componentize-py reads and every setting that changes its output."""
+    import importlib.metadata
+
     h = hashlib.sha256()
     for part in (_BUILD_FORMAT, importlib.metadata.version("componentize-py"), world, module):
         h.update(part.encode() + b"\0")

@@ -307,6 +307,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log.warning("the admin API on %s has no token: anyone who can reach it on this machine can deploy; "
                     "set WASMLET_ADMIN_TOKEN (or [admin] token) to require one", admin_bind)
     data_dir = Path(args.data_dir) if args.data_dir else config.data_dir
+    config = replace(config, data_dir=data_dir)  # the registry and the SQLite kv stores and databases
     host, port = _bind_address(args, config.server.bind)
     server = args.server or config.server.server
     workers = args.workers
@@ -506,26 +507,39 @@ def _cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The `wasmlet` command: everyday mistakes are one line on stderr, not a traceback."""
-    import httpx
-
+def _explain(exc: Exception) -> int:
+    """Exit code and one line for the everyday failures of servers and the admin client; anything
+    else is a bug and keeps its traceback. httpx is imported only if the admin client was used
+    (a server's start does not pay for it)."""
     from .server import BindError
 
-    try:
-        return _parse_and_run(argv)
-    except (CliError, BindError) as exc:
+    if isinstance(exc, BindError):
         print(f"wasmlet: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except httpx.ConnectError as exc:
-        url = getattr(getattr(exc, "request", None), "url", None)
-        where = f"{url.scheme}://{url.host}:{url.port}" if url is not None else "the admin API"
-        print(f"wasmlet: no admin API answers at {where} (is `wasmlet serve` running? --admin or WASMLET_ADMIN_URL "
-              "point elsewhere)", file=sys.stderr)
+    if "httpx" in sys.modules:
+        import httpx
+
+        if isinstance(exc, httpx.ConnectError):
+            url = getattr(getattr(exc, "request", None), "url", None)
+            where = f"{url.scheme}://{url.host}:{url.port}" if url is not None else "the admin API"
+            print(f"wasmlet: no admin API answers at {where} (is `wasmlet serve` running? --admin or "
+                  "WASMLET_ADMIN_URL point elsewhere)", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, httpx.TimeoutException):
+            print("wasmlet: the admin API did not answer in time", file=sys.stderr)
+            return EXIT_FAILED
+    raise exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `wasmlet` command: everyday mistakes are one line on stderr, not a traceback."""
+    try:
+        return _parse_and_run(argv)
+    except CliError as exc:
+        print(f"wasmlet: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except httpx.TimeoutException:
-        print("wasmlet: the admin API did not answer in time", file=sys.stderr)
-        return EXIT_FAILED
+    except Exception as exc:
+        return _explain(exc)
     except KeyboardInterrupt:
         print("wasmlet: interrupted", file=sys.stderr)
         return 130

@@ -37,7 +37,7 @@ def to_response(value: Any) -> Response:
     if value is None:
         return Response(204)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return Response(200, [("content-type", "application/json")], dumps(dataclasses.asdict(value)))
+        return Response(200, [("content-type", "application/json")], dumps(value))
     return Response(200, [("content-type", "application/json")], dumps(value))
 
 

@@ -288,3 +288,18 @@ def test_instance_pool_from_wasmlet_toml(tmp_path: Path, hostile_wasm: Path) -> 
         assert httpx.get(f"{base}/fn/latest/hello").text == "hello from hostile"
     (tmp_path / "wasmlet.toml").write_text("[server]\npool_keep_resident_mb = -1\n")
     one_line_error(wasmlet("dev", "-m", f"fn:{hostile_wasm}", cwd=tmp_path), "pool_keep_resident_mb must be 0 or more")
+
+
+def test_serve_keeps_sqlite_stores_under_data_dir(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    """`--data-dir` holds the registry and the functions' SQLite kv stores and databases, not the working directory."""
+    port, admin = free_port(), free_port()
+    data, elsewhere = tmp_path / "data", tmp_path / "cwd"
+    elsewhere.mkdir()
+    shutil.copy(probe_wasm["rust"], tmp_path / "probe.wasm")
+    (tmp_path / "probe.toml").write_text('[kv]\nstores = ["default"]\n')
+    with running(["serve", "--port", str(port), "--admin-bind", f"127.0.0.1:{admin}", "--data-dir", str(data)],
+                 f"http://127.0.0.1:{port}/_wasmlet/health", tmp_path / "serve.log", cwd=elsewhere):
+        assert wasmlet("deploy", "probe", str(tmp_path / "probe.wasm"), "--admin", f"127.0.0.1:{admin}").returncode == 0
+        assert httpx.get(f"http://127.0.0.1:{port}/probe/latest/kv?op=set&key=k&value=v").text == "ok"
+    assert (data / "kv-default.sqlite3").is_file()
+    assert not (elsewhere / ".wasmlet").exists()
