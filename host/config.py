@@ -146,7 +146,10 @@ class Config:
         data_dir = base / data.get("data_dir", ".wasmlet/data")
         cache_dir = base / data["cache_dir"] if "cache_dir" in data else None
         config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"), telemetry)
-        config.backends()  # validate now, connect later
+        try:
+            config.backends()  # validate now, connect later
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         return config
 
 

@@ -45,6 +45,8 @@ class DevFunction:
     """The source directory when the function is rebuilt from source."""
     status: str = "not loaded yet"
     """What `GET /` says about it: serving, or why not."""
+    problem: str | None = None
+    """Why the newest build or file was not loaded while an older one keeps serving (`GET /` shows it)."""
     manifest: Manifest = field(default_factory=Manifest)
 
     @classmethod
@@ -123,7 +125,7 @@ class DevServer:
             try:
                 fn.build()
             except BuildError as exc:
-                fn.status = f"the first build failed: {str(exc).splitlines()[0]}"
+                fn.status = f"the first build failed: {_headline(str(exc))}"
                 log.error("build of %s failed; fix it and save: wasmlet dev rebuilds it then\n%s", fn.name, exc)
                 continue
             self._load(fn)
@@ -143,7 +145,7 @@ class DevServer:
         self.host.preload(compiled)
         if old is not None and old.sha256 != version.sha256:
             self.host.forget(old.sha256)
-        fn.manifest, fn.status = manifest, "serving"
+        fn.manifest, fn.status, fn.problem = manifest, "serving", None
         log.info("loaded %s from %s (%d bytes, sha256 %s, %s) in %.1f s", fn.name, fn.path, len(wasm),
                  version.sha256[:12], f"manifest {fn.manifest_file}" if fn.manifest_file else "no manifest: grants nothing",
                  time.perf_counter() - started)
@@ -154,6 +156,7 @@ class DevServer:
             self.reloads += 1
             log.info("reloaded %s", fn.name)
         except (OSError, LoadError, ManifestError) as exc:
+            fn.problem = _headline(str(exc))
             log.error("kept the previous %s: %s", fn.name, exc)
 
     async def rebuild(self, fn: DevFunction) -> None:
@@ -161,6 +164,10 @@ class DevServer:
         try:
             await anyio.to_thread.run_sync(fn.build)
         except BuildError as exc:
+            if fn.status == "serving":
+                fn.problem = f"the newest build failed: {_headline(str(exc))}"
+            else:
+                fn.status = f"the build failed: {_headline(str(exc))}"
             log.error("build of %s failed; %s:\n%s", fn.name,
                       "the last good version keeps serving" if fn.status == "serving" else "waiting for a fix", exc)
             return
@@ -210,6 +217,15 @@ class DevServer:
                     await self.reload(fn)
 
 
+def _headline(message: str) -> str:
+    """The line of a build failure that says what is wrong: the compiler's first `error`, else the first line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("error") and not line.startswith("error: could not compile"):
+            return line
+    return lines[0] if lines else "unknown error"
+
+
 class DevApp:
     """The dev server's front: `GET /` lists the functions and where they are served, `OPTIONS /`
     says what it answers; everything else goes to the host."""
@@ -231,6 +247,7 @@ class DevApp:
     def _listing(self, scope: Scope) -> bytes:
         host = dict(scope.get("headers", [])).get(b"host", b"127.0.0.1").decode("latin-1")
         functions = [{"name": fn.name, "url": f"http://{host}/{fn.name}/latest/", "status": fn.status,
+                      **({"problem": fn.problem} if fn.problem else {}),
                       "source": str(fn.source or fn.path),
                       "manifest": str(fn.manifest_file) if fn.manifest_file else None}
                      for fn in sorted(self.dev.functions.values(), key=lambda f: f.name)]

@@ -135,7 +135,7 @@ async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: 
         if on_grace_over is not None:
             tg.start_soon(_after_grace, stop, grace_s, on_grace_over)
         for task in background or []:
-            tg.start_soon(task)
+            tg.start_soon(_until_stopped, stop, task)
         async with anyio.create_task_group() as servers:
             for listener in listeners:
                 if server == "uvicorn":
@@ -149,6 +149,20 @@ async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: 
             if on_ready is not None:
                 on_ready()
         tg.cancel_scope.cancel()
+    log.info("stopped")
+
+
+async def _until_stopped(stop: anyio.Event, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Runs a background task (the dev server's watcher) until the stop signal: nothing is rebuilt
+    or reloaded while in-flight requests finish."""
+    async with anyio.create_task_group() as group:
+        async def cancel_on_stop() -> None:
+            await stop.wait()
+            group.cancel_scope.cancel()
+
+        group.start_soon(cancel_on_stop)
+        await task()
+        group.cancel_scope.cancel()
 
 
 async def _after_grace(stop: anyio.Event, grace_s: float, action: Callable[[], None]) -> None:

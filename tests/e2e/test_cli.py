@@ -119,6 +119,7 @@ def test_port_in_use_is_one_line(hello_wasm: dict[str, Path]) -> None:
     ("[admin]\ntoken = 5\n", "token must be a string"),
     ("[limits]\ntimeout_ms = 5\n", "function's manifest"),
     ("[server\n", "wasmlet.toml"),
+    ("[kv.default]\ntype = \"memcached\"\n", "wasmlet.toml: kv.default"),
 ])
 def test_bad_config_is_one_line(tmp_path: Path, config: str, fragment: str, hello_wasm: dict[str, Path]) -> None:
     (tmp_path / "wasmlet.toml").write_text(config)
@@ -214,6 +215,7 @@ def test_text_logs_carry_version_and_request_id(tmp_path: Path, hostile_wasm: Pa
         assert eventually(lambda: "rid-text-1" in read_log(proc), timeout=10)
     guest = [line for line in read_log(proc).splitlines() if "wasmlet.guest.fn" in line]
     assert guest and guest[0].endswith("[fn/dev rid=rid-text-1]"), guest
+    assert read_log(proc).rstrip().endswith("wasmlet: stopped")  # the last line, after SIGTERM
     assert "\x1b[" not in read_log(proc)  # no colour when not on a terminal
 
 
@@ -243,6 +245,8 @@ WitWorld = app.export()'''))
         (src / "function.toml").write_text('[limits]\ntimeout_ms = "soon"\n')  # broken: the last good one stays
         assert eventually(lambda: "kept the previous counter" in read_log(proc), timeout=60)
         assert httpx.get(f"{base}/counter/latest/greeting").text == "new name"
+        listed = httpx.get(f"{base}/").json()["functions"][0]
+        assert listed["status"] == "serving" and "timeout_ms" in listed["problem"]
 
 
 def test_dev_waits_for_a_fix_when_the_first_build_fails(tmp_path: Path) -> None:
@@ -256,7 +260,8 @@ def test_dev_waits_for_a_fix_when_the_first_build_fails(tmp_path: Path) -> None:
     with running(["dev", "--port", str(port), str(src)], f"{base}/_wasmlet/health", tmp_path / "dev.log",
                  ready_timeout=240) as proc:
         assert "fix it and save" in read_log(proc)
-        assert httpx.get(f"{base}/").json()["functions"][0]["status"].startswith("the first build failed")
+        status = httpx.get(f"{base}/").json()["functions"][0]["status"]
+        assert status.startswith("the first build failed") and "app.py:" in status, status  # file:line first
         assert httpx.get(f"{base}/later/latest/hello/x").status_code == 404
         time.sleep(0.5)
         app.write_text(good)
