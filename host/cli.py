@@ -430,15 +430,29 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         _say(f"manifest: {found}")
     else:
         _say(f"no manifest beside {args.file} (NAME.toml or function.toml) and no --manifest: it is granted nothing")
-    _say(f"uploading {args.file} ({len(wasm) / 1e6:.1f} MB) to {args.admin}; the host compiles it before answering…")
+    from .names import check_function_name
+
+    try:
+        check_function_name(args.name)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     with _client(args) as client:
+        listing = client.get("/v1/functions")  # the token and the address, checked before a long upload
+        if _report(listing):
+            return 1
+        before = {v["version"] for v in listing.json()["functions"].get(args.name, {}).get("versions", [])}
+        _say(f"uploading {args.file} ({len(wasm) / 1e6:.1f} MB) to {args.admin}; the host compiles it before answering…")
         resp = client.post(f"/v1/functions/{args.name}/versions",
                            files={"component": ("component.wasm", wasm, "application/wasm")},
                            data={"manifest": manifest})
     if _report(resp):
         return 1
     body = resp.json()
-    print(f"deployed {body['function']} {body['version']} (sha256 {body['sha256'][:12]}), latest -> {body['version']}")
+    if body["version"] in before:
+        print(f"unchanged: {body['function']} {body['version']} already holds this component and manifest "
+              f"(sha256 {body['sha256'][:12]}), latest -> {body['version']}")
+    else:
+        print(f"deployed {body['function']} {body['version']} (sha256 {body['sha256'][:12]}), latest -> {body['version']}")
     return 0
 
 

@@ -96,9 +96,14 @@ def test_deploy_takes_the_manifest_beside_the_component(tmp_path: Path, hello_wa
                   str(tmp_path / "data")], f"http://127.0.0.1:{port}/_wasmlet/health", tmp_path / "serve.log"):
         deployed = wasmlet("deploy", "hello", str(tmp_path / "hello.wasm"), "--admin", f"127.0.0.1:{admin}")
         assert deployed.returncode == 0 and f"manifest: {tmp_path / 'hello.toml'}" in deployed.stderr, deployed.stderr
+        (tmp_path / "hello.toml").write_text('[config]\ngreeting = "hi"\n')
+        again = wasmlet("deploy", "hello", str(tmp_path / "hello.wasm"), "--admin", f"127.0.0.1:{admin}")
+        assert again.returncode == 0 and again.stdout.startswith("unchanged: hello v1"), again.stdout
         (tmp_path / "hello.toml").unlink()
         bare = wasmlet("deploy", "hello", str(tmp_path / "hello.wasm"), "--admin", f"127.0.0.1:{admin}")
-        assert bare.returncode == 0 and "it is granted nothing" in bare.stderr
+        assert bare.returncode == 0 and "it is granted nothing" in bare.stderr and "deployed hello v2" in bare.stdout
+        one_line_error(wasmlet("deploy", "Bad_Name", str(tmp_path / "hello.wasm"), "--admin", f"127.0.0.1:{admin}"),
+                       "invalid function name")
 
 
 def test_port_in_use_is_one_line(hello_wasm: dict[str, Path]) -> None:
