@@ -5,7 +5,7 @@ one that allocates until its memory limit (500), a table/memory bomb without any
 (insert + select on SQLite). Reports requests, answers by status, and for each worker its RSS
 and open files before, after and at the peak, sampled every second.
 
-Run: .venv/bin/python bench/soak.py [--minutes 5] [--concurrency 16] [--memory-budget-mb N]
+Run: .venv/bin/python bench/soak.py [--minutes 5] [--concurrency 16] [--memory-budget-mb N] [--instance-pool]
      (at most 10 minutes; loopback only)
 """
 
@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--memory-budget-mb", type=int, default=None,
                         help="[server] memory_budget_mb for the run (default: wasmlet's own default)")
+    parser.add_argument("--instance-pool", action="store_true", help="[server] instance_pool = true for the run")
     args = parser.parse_args()
     minutes = min(args.minutes, 10.0)
     import sys
@@ -87,7 +88,9 @@ def main() -> None:
     hello = build_guest("hello-rust", ROOT / "guest-rust/examples/hello", "rust", ROOT / "wit", "function")
     bombs = build_wat("bombs")
     with tempfile.TemporaryDirectory() as tmp:
-        config = "" if args.memory_budget_mb is None else f"[server]\nmemory_budget_mb = {args.memory_budget_mb}\n"
+        settings = ([] if args.memory_budget_mb is None else [f"memory_budget_mb = {args.memory_budget_mb}"]) + \
+            (["instance_pool = true"] if args.instance_pool else [])
+        config = "[server]\n" + "".join(f"{line}\n" for line in settings) if settings else ""
         serve = Serve(Path(tmp) / "data", workers=2, access_log=False, config=config)
         with serve.up(Path(tmp) / "server.log") as proc:
             serve.deploy("hello", hello.read_bytes(), "[limits]\nmemory_mb = 16\n")
