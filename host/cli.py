@@ -427,6 +427,12 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             manifest = found.read_text()
         except OSError as exc:
             raise CliError(f"--manifest {found}: {exc.strerror}") from None
+        from .manifest import Manifest, ManifestError
+
+        try:
+            Manifest.from_toml(manifest)  # refused here in one line, not after a long upload
+        except ManifestError as exc:
+            raise CliError(f"{found}: {exc}") from None
         _say(f"manifest: {found}")
     else:
         _say(f"no manifest beside {args.file} (NAME.toml or function.toml) and no --manifest: it is granted nothing")

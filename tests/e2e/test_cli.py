@@ -104,6 +104,9 @@ def test_deploy_takes_the_manifest_beside_the_component(tmp_path: Path, hello_wa
         assert bare.returncode == 0 and "it is granted nothing" in bare.stderr and "deployed hello v2" in bare.stdout
         one_line_error(wasmlet("deploy", "Bad_Name", str(tmp_path / "hello.wasm"), "--admin", f"127.0.0.1:{admin}"),
                        "invalid function name")
+        (tmp_path / "bad.toml").write_text("[limits]\ntimeout_ms = \"soon\"\n")
+        one_line_error(wasmlet("deploy", "hello", str(tmp_path / "hello.wasm"), "--manifest", str(tmp_path / "bad.toml"),
+                               "--admin", f"127.0.0.1:{admin}"), "bad.toml: limits.timeout_ms")
 
 
 def test_port_in_use_is_one_line(hello_wasm: dict[str, Path]) -> None:
