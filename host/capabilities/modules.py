@@ -7,6 +7,7 @@ from typing import Protocol
 from wasmlet.bindings._abi import Err, Ok, Result
 
 from ..bindings.faas import (
+    BodyOctets,
     ModulesError,
     ModulesErrorDenied,
     ModulesErrorFailed,
@@ -14,6 +15,7 @@ from ..bindings.faas import (
     Request,
     Response,
 )
+from ..bodies import BodyError, body_bytes
 from ..errors import InvocationError
 from ..manifest import Grants
 from ._capability import Capability, HostServices, PerInvocation
@@ -57,8 +59,14 @@ class ModulesCalls:
         except InvocationError as exc:
             return Err(ModulesErrorFailed(f"{module}: {type(exc).__name__}: {exc.message}"))
         value = response.body.value
-        size = len(value.encode()) if isinstance(value, str) and len(value) * 4 > self.ctx.limits.max_module_response_bytes \
-            else len(value)
+        if isinstance(response.body, BodyOctets):  # one character per byte, each at most U+00FF
+            try:
+                size = len(body_bytes(response.body))
+            except BodyError as exc:
+                return Err(ModulesErrorFailed(f"{module}: {exc}"))
+        else:
+            size = len(value.encode()) if isinstance(value, str) and len(value) * 4 > self.ctx.limits.max_module_response_bytes \
+                else len(value)
         limit = self.ctx.limits.max_module_response_bytes
         if size > limit:
             return Err(ModulesErrorFailed(f"{module}: response body of {size} bytes is over the limit of {limit}"))

@@ -131,3 +131,26 @@ def test_inspect_shows_the_contract_version() -> None:
     out = subprocess.run([sys.executable, "-m", "wasmlet.cli", "inspect", str(OLD / "probe-rust.wasm")],
                          capture_output=True, text=True).stdout
     assert "contract: wasmlet:faas@0.1.0" in out
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_guest_octets_body_above_u00ff_is_refused_not_passed_on(anyio_backend: str, runtime: Runtime,
+                                                                        hostile_wasm: Path, probe_wasm: dict[str, Path],
+                                                                        tmp_path: Path) -> None:
+    """`octets` is one byte per character: a guest answering U+0100 gets a 502 (HTTP) or a failed
+    module call, never a crash or a changed byte; a valid octets answer is passed on exactly."""
+    registry = MemoryRegistry()
+    registry.put("hostile", hostile_wasm.read_bytes())
+    registry.put("caller", probe_wasm["python"].read_bytes(), Manifest.from_toml('[modules]\nallowed = ["hostile"]\n'))
+    host = Host(runtime, registry, HostSettings(), Backends(tmp_path))
+    transport = httpx.ASGITransport(app=host)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        bad = await c.get("/hostile/latest/respond?octets=a%C4%80b")
+        assert bad.status_code == 502 and "U+00FF" in bad.json()["error"]
+        assert bad.json()["request_id"] == bad.headers["x-request-id"]
+        good = await c.get("/hostile/latest/respond?octets=%C3%BF%00x")  # "ÿ\0x": bytes ff 00 78
+        assert good.status_code == 200 and good.content == b"\xff\x00x"
+        called = await c.get("/caller/latest/call", params={"module": "hostile", "path": "/respond?octets=%C4%80"})
+        assert called.status_code == 502 and "U+00FF" in called.text, called.text
+        assert (await c.get("/hostile/latest/hello")).text == "hello from hostile"  # still serving

@@ -43,6 +43,7 @@ fn respond(req: &Request) -> Response {
     let mut status: u16 = 200;
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut body: Vec<u8> = Vec::new();
+    let mut octets: Option<String> = None;
     for pair in req.query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = match pair.find('=') {
             Some(at) => (&pair[..at], &pair[at + 1..]),
@@ -59,8 +60,13 @@ fn respond(req: &Request) -> Response {
                 headers.push((name, val));
             }
             "body" => body = percent_decode(value),
+            "octets" => octets = Some(decoded(value)),
             _ => {}
         }
+    }
+    if let Some(raw) = octets {
+        // any characters as an `octets` body, above U+00FF too: the host must refuse those
+        return Response { status, headers, body: Body::Octets(raw) };
     }
     let body = match String::from_utf8(body) {
         Ok(text) => Body::Text(text),
