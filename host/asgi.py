@@ -38,7 +38,6 @@ from .bodies import BodyError, body_bytes, body_from_bytes
 from .capabilities import InvocationContext
 from .capabilities._context import escape_control
 from .capabilities.backends import Backends
-from .contracts import LEGACY_CONTRACT
 from .dispatch import Dispatcher, Job, MemoryBusy
 from .errors import GuestTrap, HostBusy, InvocationError, OutOfMemory, Timeout
 from .functions import Functions, NotLoadable
@@ -235,7 +234,7 @@ class Host:
             response = await self._invoke(version, compiled, event, rid,
                                           # to a 0.1.0 guest a large binary body crosses as list<u8>, ~0.1 s
                                           # per MB: not on the loop (0.2.0 and later take it as one string)
-                                          small=compiled.contract.version != LEGACY_CONTRACT or isinstance(request_body, BodyText)
+                                          small=not compiled.contract.adapts or isinstance(request_body, BodyText)
                                           or len(body) <= _INLINE_BINARY_MAX)
             out_headers = _check_response(response)
             try:

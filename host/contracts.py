@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -40,6 +41,11 @@ class Contract:
     """The newest version's hostcall implementations, as this version's."""
 
     @property
+    def adapts(self) -> bool:
+        """Values cross through the adapter (an earlier version); the newest takes them as they are."""
+        return self.version != NEWEST
+
+    @property
     def handle_type(self) -> str:
         """The type `handle` has in this version (how a component's version is recognised)."""
         return str(self.bindings.FunctionExports.TYPES["handle"])
@@ -50,10 +56,18 @@ class Contract:
 
     def add_to_linker(self, linker: Linker, imports: Callable[[], Any]) -> None:
         """Defines this version's imports; `imports` gives the newest version's implementations."""
-        if self.version == NEWEST:
+        if not self.adapts:
             self.bindings.add_function_to_linker(linker, imports)
-        else:
-            self.bindings.add_function_to_linker(linker, lambda: self.adapt_imports(imports()))
+            return
+        last = threading.local()  # one adapter per invocation, not one per hostcall
+
+        def adapted() -> Any:
+            newest = imports()
+            if getattr(last, "newest", None) is not newest:
+                last.newest, last.adapted = newest, self.adapt_imports(newest)
+            return last.adapted
+
+        self.bindings.add_function_to_linker(linker, adapted)
 
 
 class Converter:

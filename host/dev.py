@@ -22,7 +22,7 @@ from .asgi import Host, HostSettings, Receive, Scope, Send
 from .build import BuildError, build_python, build_rust, detect
 from .capabilities.backends import Backends
 from .errors import LoadError
-from .manifest import LEGACY_MANIFEST_FILE, MANIFEST_FILE, Manifest, ManifestError, manifest_path
+from .manifest import LEGACY_MANIFEST_FILE, MANIFEST_FILE, Manifest, ManifestError, load_manifest, manifest_path
 from .names import check_function_name
 from .registry import MemoryRegistry
 from .runtime import Runtime
@@ -75,13 +75,13 @@ class DevFunction:
 
     def read_manifest(self) -> Manifest:
         """The manifest as the file says now (none: grants nothing)."""
-        self.manifest_file = manifest_path(self.source) if self.source is not None else (
-            self.path.with_suffix(".toml") if self.path.with_suffix(".toml").is_file() else None)
+        if self.source is not None:
+            self.manifest_file = manifest_path(self.source)
+            return load_manifest(self.source, warn=log.warning)
+        beside = self.path.with_suffix(".toml")
+        self.manifest_file = beside if beside.is_file() else None
         if self.manifest_file is None:
             return Manifest()
-        if self.manifest_file.name == LEGACY_MANIFEST_FILE and self.source is not None:
-            log.warning("%s: a function's manifest is now named %s; rename it (the old name is still read)",
-                        self.manifest_file, MANIFEST_FILE)
         try:
             return Manifest.from_toml(self.manifest_file.read_text())
         except ManifestError as exc:

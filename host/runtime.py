@@ -176,9 +176,11 @@ class Runtime:
         try:
             instance = self.linker.instantiate(sandbox.store, function.component)
             contract = function.contract
-            response: Response = contract.from_guest(
+            if not contract.adapts:
+                response: Response = function.exports.handle(sandbox.store, instance, event)
+                return response
+            return contract.from_guest(  # type: ignore[no-any-return]
                 function.exports.handle(sandbox.store, instance, contract.to_guest(event)))
-            return response
         except (GuestError, wasmtime.WasmtimeError) as exc:
             if attempt and _interrupted(exc):
                 sandbox.throw_away()

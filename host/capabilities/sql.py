@@ -8,8 +8,6 @@ as soon as a limit is passed).
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import math
 import select
 import sqlite3
@@ -27,11 +25,7 @@ from ..bindings.faas import (
     SqlErrorBackend,
     SqlErrorDenied,
     Value,
-    ValueBlob,
-    ValueInteger,
     ValueNull,
-    ValueReal,
-    ValueText,
 )
 from ..manifest import Limits
 from ._capability import labelled
@@ -52,25 +46,6 @@ CONNECT_TIMEOUT = 5.0
 def to_python(v: Value) -> Any:
     """A typed value as the driver's parameter."""
     return None if isinstance(v, ValueNull) else v.value
-
-
-def from_python(v: Any) -> Value:
-    """A driver's value in the typed model (dates and decimals become text and reals)."""
-    if v is None:
-        return ValueNull()
-    if isinstance(v, bool):
-        return ValueInteger(int(v))
-    if isinstance(v, int):
-        return ValueInteger(v)
-    if isinstance(v, float):
-        return ValueReal(v)
-    if isinstance(v, decimal.Decimal):
-        return ValueInteger(int(v)) if v == v.to_integral_value() and v.as_tuple().exponent == 0 else ValueReal(float(v))
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return ValueBlob(bytes(v))
-    if isinstance(v, (datetime.date, datetime.time, datetime.datetime)):
-        return ValueText(v.isoformat())
-    return ValueText(str(v))
 
 
 def qmark_to_format(statement: str) -> str:
