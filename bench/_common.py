@@ -103,8 +103,8 @@ def wrk(url: str, seconds: int = 5, connections: int = 16, rss_of: int | None = 
     return Wrk(rps, _ms(p50), _ms(p99), rss, counts[3])
 
 
-def wait_http(url: str, timeout: float = 120) -> None:
-    """Polls `url` every 5 ms until it answers 200 (with the standard library's client:
+def wait_http(url: str, timeout: float = 120, poll: float = 0.005) -> None:
+    """Polls `url` every `poll` seconds until it answers 200 (with the standard library's client:
     a new httpx client per poll would add tens of milliseconds to a start-up figure)."""
     parts = urlsplit(url)
     deadline = time.monotonic() + timeout
@@ -118,7 +118,7 @@ def wait_http(url: str, timeout: float = 120) -> None:
             pass
         finally:
             conn.close()
-        time.sleep(0.005)
+        time.sleep(poll)
     raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f} s")
 
 

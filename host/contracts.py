@@ -108,8 +108,8 @@ class Converter:
 
 _to_0_1 = Converter(faas_0_1_0, {"BodyOctets": lambda b: faas_0_1_0.BodyBytes(body_bytes(b))})
 """Newest → 0.1.0: an `octets` body (new in 0.2.0) becomes `bytes`."""
-_from_0_1 = Converter(faas)
-"""0.1.0 → newest: every 0.1.0 value exists in the newest version."""
+_from_0_1 = Converter(faas, {"ValueBlob": lambda v: faas.ValueBlob(bytes(v.value).decode("latin-1"))})
+"""0.1.0 → newest: every 0.1.0 value exists in the newest version; an SQL blob's bytes become octets."""
 
 
 class _LegacyLog:

@@ -31,7 +31,7 @@ class Limits:
     max_sql_rows: int = 10_000
     """Rows one SQL query may return."""
     max_sql_bytes: int = 16 * MiB
-    """Bytes (text and blobs) one SQL query may return."""
+    """Bytes one SQL query may return, counted as sent to the guest (packed JSON)."""
     max_kv_key_bytes: int = 1024
     max_kv_value_bytes: int = 1 * MiB
     max_kv_keys: int = 10_000

@@ -187,7 +187,7 @@ async def _uvicorn(listener: Listener, stop: anyio.Event, grace_s: float, limits
     config = uvicorn.Config(
         listener.app, host=listener.host, port=listener.port, http=guarded_protocol(limits), lifespan="on",
         log_config=None, access_log=False, timeout_graceful_shutdown=int(grace_s), server_header=False,
-        timeout_keep_alive=limits.keep_alive_s,
+        timeout_keep_alive=limits.keep_alive_s, ws="none",  # the protocol answers a handshake 501 itself
     )
     srv = uvicorn.Server(config)
 
@@ -285,6 +285,10 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
                     if self._head_raw > max_bytes:
                         self._refuse(431, f"request head over {max_bytes} bytes")
 
+        def _unsupported_upgrade_warning(self) -> None:
+            if not self._refused:  # a WebSocket handshake was answered 501 (uvicorn runs without a WebSocket library)
+                super()._unsupported_upgrade_warning()
+
         def send_400_response(self, msg: str) -> None:
             self._refuse(400, "malformed HTTP request")
 
@@ -307,6 +311,9 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
         def on_headers_complete(self) -> None:
             self._head_bytes = self._head_raw = self._head_count = 0  # counting starts again for the next head
             self._waiting_since = None
+            if self.parser.should_upgrade() and self._get_upgrade() == b"websocket":
+                self._refuse(501, "WebSocket is not supported")  # before a request cycle starts
+                return
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:

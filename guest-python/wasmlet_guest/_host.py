@@ -136,7 +136,7 @@ def _sql_value(v: Any) -> Any:
     if isinstance(v, str):
         return _sql.Value_Text(v)
     if isinstance(v, (bytes, bytearray)):
-        return _sql.Value_Blob(bytes(v))
+        return _sql.Value_Blob(bytes(v).decode("latin-1"))  # octets: one code point per byte
     raise TypeError(f"cannot pass {type(v).__name__} to SQL")
 
 

@@ -531,8 +531,9 @@ pub enum Value {
     Real(f64),
     /// A text value.
     Text(String),
-    /// A binary value.
-    Blob(Vec<u8>),
+    /// A binary value: one code point (U+0000–U+00FF) per byte, as a body's `octets`
+    /// (a string crosses as one buffer; `list<u8>` would cross a value per byte).
+    Blob(String),
 }
 
 unsafe impl Lower for Value {
@@ -588,7 +589,7 @@ unsafe impl Lower for Value {
             Value::Blob(v) => {
                 out.push(4);
                 v.lower_flat(out, cx);
-                abi::pad(out, Self::FLAT - 1 - <Vec<u8> as Lower>::FLAT);
+                abi::pad(out, Self::FLAT - 1 - <String as Lower>::FLAT);
             }
         }
     }
@@ -601,7 +602,7 @@ unsafe impl Lift for Value {
             1 => Value::Integer(<i64 as Lift>::load(ptr.add(8))),
             2 => Value::Real(<f64 as Lift>::load(ptr.add(8))),
             3 => Value::Text(<String as Lift>::load(ptr.add(8))),
-            4 => Value::Blob(<Vec<u8> as Lift>::load(ptr.add(8))),
+            4 => Value::Blob(<String as Lift>::load(ptr.add(8))),
             d => panic!("invalid discriminant {} for value", d),
         }
     }
@@ -624,8 +625,8 @@ unsafe impl Lift for Value {
                 Value::Text(v)
             }
             4 => {
-                let v = <Vec<u8> as Lift>::lift_flat(it);
-                it.skip(Self::FLAT - 1 - <Vec<u8> as Lower>::FLAT);
+                let v = <String as Lift>::lift_flat(it);
+                it.skip(Self::FLAT - 1 - <String as Lower>::FLAT);
                 Value::Blob(v)
             }
             d => panic!("invalid discriminant {} for value", d),

@@ -194,8 +194,39 @@ pub mod kv {
 /// SQL databases, by label, with `?` placeholders.
 pub mod sql {
     use super::HostError;
-    pub use crate::bindings::Value;
-    use crate::bindings::sql;
+    use crate::bindings::{sql, Value as Wire};
+
+    /// One SQL value: a parameter or a cell.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Value {
+        /// SQL NULL.
+        Null,
+        /// A 64-bit signed integer.
+        Integer(i64),
+        /// A 64-bit float.
+        Real(f64),
+        /// Text.
+        Text(String),
+        /// Bytes.
+        Blob(Vec<u8>),
+    }
+
+    impl Value {
+        /// As the contract carries it (a blob's bytes as octets: one buffer, not a value per byte).
+        fn to_wire(&self) -> Wire {
+            match self {
+                Value::Null => Wire::Null,
+                Value::Integer(i) => Wire::Integer(*i),
+                Value::Real(r) => Wire::Real(*r),
+                Value::Text(t) => Wire::Text(t.clone()),
+                Value::Blob(b) => Wire::Blob(crate::http::bytes_to_octets(b)),
+            }
+        }
+    }
+
+    fn wire(params: &[Value]) -> Vec<Wire> {
+        params.iter().map(Value::to_wire).collect()
+    }
 
     /// The rows a query returned.
     #[derive(Debug, Clone)]
@@ -208,13 +239,13 @@ pub mod sql {
 
     /// Runs a statement; returns the rows changed.
     pub fn execute(database: &str, statement: &str, params: &[Value]) -> Result<u64, HostError> {
-        sql::execute(database, statement, params).map_err(HostError::from)
+        sql::execute(database, statement, &wire(params)).map_err(HostError::from)
     }
     /// Runs a query (its rows cross the boundary packed into one string, unpacked here).
     pub fn query(database: &str, statement: &str, params: &[Value]) -> Result<Rows, HostError> {
-        let wire = sql::query(database, statement, params).map_err(HostError::from)?;
-        let rows = crate::packed::unpack_rows(&wire.packed).map_err(HostError::Failed)?;
-        Ok(Rows { columns: wire.columns, rows })
+        let result = sql::query(database, statement, &wire(params)).map_err(HostError::from)?;
+        let rows = crate::packed::unpack_rows(&result.packed).map_err(HostError::Failed)?;
+        Ok(Rows { columns: result.columns, rows })
     }
 }
 

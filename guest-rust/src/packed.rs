@@ -5,7 +5,7 @@
 //! a real (with `.` or an exponent; parsed by the standard library, so exactly), a string, or the
 //! objects `{"blob": s}` (one code point per byte) and `{"real": "inf" | "-inf" | "nan"}`.
 
-use crate::bindings::Value;
+use crate::host::sql::Value;
 
 /// The rows of a packed result, one `Value` per cell.
 pub fn unpack_rows(packed: &str) -> Result<Vec<Vec<Value>>, String> {

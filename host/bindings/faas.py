@@ -197,10 +197,12 @@ class ValueText:
 
 @dataclass(frozen=True, slots=True)
 class ValueBlob:
-    """A binary value."""
+    """A binary value: one code point (U+0000–U+00FF) per byte, as a body's `octets`
+    (a string crosses as one buffer; `list<u8>` would cross a value per byte).
+    """
 
     tag: ClassVar[str] = 'blob'
-    value: bytes
+    value: str
 
 
 Value = Union[ValueNull, ValueInteger, ValueReal, ValueText, ValueBlob]
@@ -876,7 +878,7 @@ def _lower_Value(v: Any, c: Any) -> None:
     elif k is ValueBlob:
         tmp = abi.Val()
         try:
-            abi.lower_bytes(v.value, tmp)
+            abi.lower_string(v.value, tmp)
         except abi.BindingError as err:
             raise err.within('blob') from None
         var = c.of.variant
@@ -899,7 +901,7 @@ def _lift_Value(c: Any) -> Value:
     if tag == b'text':
         return ValueText(abi.lift_string(var.val.contents))
     if tag == b'blob':
-        return ValueBlob(abi.lift_bytes(var.val.contents))
+        return ValueBlob(abi.lift_string(var.val.contents))
     raise abi.BindingError(f'unknown case {tag!r} of value')
 
 

@@ -13,7 +13,10 @@ import decimal
 import json
 import math
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
+
+from ._errors import Refused
 
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
@@ -35,16 +38,55 @@ def _native(v: Any) -> Any:
     return str(v)
 
 
-def _plain(v: Any) -> bool:
-    """Written by json.dumps as the contract wants without a conversion (the common case)."""
-    kind = v.__class__
-    return v is None or kind is str or kind is int or (kind is float and math.isfinite(v))
+_PLAIN = frozenset((type(None), str, int, float))
+"""Cell types json.dumps writes as the contract wants (bool is not one: it must arrive as 0/1)."""
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")).encode
+
+
+def _pack(rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as packed JSON: in one C pass when every cell is plain (the common case), else cell by cell."""
+    if set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+        try:
+            return _encode(rows)
+        except ValueError:  # a non-finite real
+            pass
+    return _encode([[_native(v) for v in row] for row in rows])
 
 
 def pack_rows(rows: Sequence[Sequence[Any]]) -> str:
-    """The rows as the packed JSON text; a row of plain values (the common case) is written as it is."""
-    prepared = [row if all(_plain(v) for v in row) else [_native(v) for v in row] for row in rows]
-    return json.dumps(prepared, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    """The rows as the packed JSON text."""
+    return _pack(rows)
+
+
+class RowPacker:
+    """Packs a result a chunk at a time as it arrives, counting rows and the packed text's size,
+    and refuses the first chunk past either limit (the rest is never read)."""
+
+    __slots__ = ("max_rows", "max_bytes", "rows", "bytes", "_parts")
+
+    def __init__(self, max_rows: int, max_bytes: int) -> None:
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.rows = 0
+        self.bytes = 0
+        self._parts: list[str] = []
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Packs `rows`; raises `Refused` once over the rows or bytes limit."""
+        if not rows:
+            return
+        self.rows += len(rows)
+        if self.rows > self.max_rows:
+            raise Refused(f"query result over the limit of {self.max_rows} rows")
+        text = _pack(rows)
+        self.bytes += len(text) if text.isascii() else len(text.encode())
+        if self.bytes > self.max_bytes:
+            raise Refused(f"query result over the limit of {self.max_bytes} bytes")
+        self._parts.append(text[1:-1])
+
+    def text(self) -> str:
+        """Everything added, as one packed JSON array."""
+        return "[" + ",".join(self._parts) + "]"
 
 
 def _unpacked(v: Any) -> Any:

@@ -25,13 +25,14 @@ from ..bindings.faas import (
     SqlErrorBackend,
     SqlErrorDenied,
     Value,
+    ValueBlob,
     ValueNull,
 )
 from ..manifest import Limits
 from ._capability import labelled
 from ._context import DeadlineExceeded, InvocationContext
 from ._errors import LabelledCalls, Refused, T, run_granted
-from ._packed import pack_rows
+from ._packed import RowPacker
 from ._sqlite import SqliteFile
 from ._watchdog import watchdog
 
@@ -44,7 +45,13 @@ CONNECT_TIMEOUT = 5.0
 
 
 def to_python(v: Value) -> Any:
-    """A typed value as the driver's parameter."""
+    """A typed value as the driver's parameter (a blob's octets as bytes)."""
+    if isinstance(v, ValueBlob):
+        try:
+            return v.value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise Refused(f"a blob parameter holds {v.value[exc.start]!r} at {exc.start}, above U+00FF "
+                          f"(a blob carries one code point per byte)") from None
     return None if isinstance(v, ValueNull) else v.value
 
 
@@ -81,44 +88,17 @@ def _placeholders(statement: str, placeholder: Callable[[int], str], percent: st
     return "".join(out)
 
 
-class RowBudget:
-    """Counts a query's rows and bytes as they arrive and refuses the first chunk past a limit."""
-
-    __slots__ = ("max_rows", "max_bytes", "rows", "bytes")
-
-    def __init__(self, limits: Limits) -> None:
-        self.max_rows = limits.max_sql_rows
-        self.max_bytes = limits.max_sql_bytes
-        self.rows = 0
-        self.bytes = 0
-
-    def add(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Counts `rows`; raises `Refused` once over the rows or bytes limit."""
-        self.rows += len(rows)
-        if self.rows > self.max_rows:
-            raise Refused(f"query result over the limit of {self.max_rows} rows")
-        size = self.bytes
-        for row in rows:
-            for v in row:
-                if isinstance(v, str):
-                    size += len(v) if v.isascii() else len(v.encode())
-                elif isinstance(v, (bytes, bytearray, memoryview)):
-                    size += len(v)
-                else:
-                    size += 8
-        self.bytes = size
-        if size > self.max_bytes:
-            raise Refused(f"query result over the limit of {self.max_bytes} bytes")
-
-
-def take_rows(fetchmany: Callable[[int], Sequence[Sequence[Any]]], limits: Limits) -> list[list[Any]]:
-    """All rows of a cursor, fetched a chunk at a time, stopping at the first chunk over a limit."""
-    budget = RowBudget(limits)
-    out: list[list[Any]] = []
+def take_rows(fetchmany: Callable[[int], Sequence[Sequence[Any]]], limits: Limits) -> str:
+    """All rows of a cursor as packed JSON, fetched a chunk at a time, stopping at the first chunk
+    over a limit."""
+    packer = _packer(limits)
     while batch := fetchmany(CHUNK):
-        budget.add(batch)
-        out.extend(list(r) for r in batch)
-    return out
+        packer.add(batch)
+    return packer.text()
+
+
+def _packer(limits: Limits) -> RowPacker:
+    return RowPacker(limits.max_sql_rows, limits.max_sql_bytes)
 
 
 def _limits(ctx: InvocationContext | None) -> Limits:
@@ -144,7 +124,7 @@ class SqlBackend(Protocol):
 
     def execute(self, statement: str, params: Sequence[Any], ctx: InvocationContext | None = None) -> int: ...
     def query(self, statement: str, params: Sequence[Any],
-              ctx: InvocationContext | None = None) -> tuple[list[str], list[list[Any]]]: ...
+              ctx: InvocationContext | None = None) -> tuple[list[str], str]: ...
 
 
 class SqliteSql(SqliteFile):
@@ -167,8 +147,8 @@ class SqliteSql(SqliteFile):
         return self.call(ctx, run)
 
     def query(self, statement: str, params: Sequence[Any],
-              ctx: InvocationContext | None = None) -> tuple[list[str], list[list[Any]]]:
-        def run(db: sqlite3.Connection) -> tuple[list[str], list[list[Any]]]:
+              ctx: InvocationContext | None = None) -> tuple[list[str], str]:
+        def run(db: sqlite3.Connection) -> tuple[list[str], str]:
             cur = db.execute(statement, tuple(params))
             try:
                 return [d[0] for d in cur.description or []], take_rows(cur.fetchmany, _limits(ctx))
@@ -282,13 +262,13 @@ class PostgresSql(_Pooled):
         return self._run(statement, params, ctx, None)[1]
 
     def query(self, statement: str, params: Sequence[Any],
-              ctx: InvocationContext | None = None) -> tuple[list[str], list[list[Any]]]:
-        rows: list[list[Any]] = []
-        columns, _ = self._run(statement, params, ctx, rows)
-        return columns, rows
+              ctx: InvocationContext | None = None) -> tuple[list[str], str]:
+        packer = _packer(_limits(ctx))
+        columns, _ = self._run(statement, params, ctx, packer)
+        return columns, packer.text()
 
     def _run(self, statement: str, params: Sequence[Any], ctx: InvocationContext | None,
-             rows: list[list[Any]] | None) -> tuple[list[str], int]:
+             rows: RowPacker | None) -> tuple[list[str], int]:
         """One statement under the deadline: the server's timeout, then the watchdog; a connection
         cut off, broken, over a limit or left in a transaction is dropped."""
         from psycopg import errors, pq
@@ -301,7 +281,7 @@ class PostgresSql(_Pooled):
                     if not math.isinf(deadline):
                         ms = max(1, int(_left(deadline, self.kind) * 1000))
                         self._simple(conn, f"SET statement_timeout = {ms}".encode())
-                    return self._statement(conn, statement, params, _limits(ctx), rows)
+                    return self._statement(conn, statement, params, rows)
                 except Exception:
                     if alarm.fired:
                         raise DeadlineExceeded("PostgreSQL did not answer before the invocation's deadline") from None
@@ -319,23 +299,23 @@ class PostgresSql(_Pooled):
         """A host statement without rows (the timeout), failing like the driver would."""
         self._send(conn, command, None, None)
 
-    def _statement(self, conn: Any, statement: str, params: Sequence[Any], limits: Limits,
-                   rows: list[list[Any]] | None) -> tuple[list[str], int]:
+    def _statement(self, conn: Any, statement: str, params: Sequence[Any],
+                   rows: RowPacker | None) -> tuple[list[str], int]:
         """Runs the guest's statement with its parameters bound server-side; rows go to `rows`
-        within `limits` (None: counted and dropped, for `execute`)."""
+        within its limits (None: counted and dropped, for `execute`)."""
         from psycopg.adapt import PyFormat, Transformer
 
         tx = Transformer(conn)
         values = tx.dump_sequence(list(params), [PyFormat.AUTO] * len(params)) if params else None
         query = qmark_to_numbered(statement).encode(conn.info.encoding)
         try:
-            return self._send(conn, query, (tx, values), None if rows is None else (rows, RowBudget(limits)))
+            return self._send(conn, query, (tx, values), rows)
         except Refused:
             self._discard()  # stop reading: closing the connection stops the server sending the rest
             raise
 
     def _send(self, conn: Any, query: bytes, bound: tuple[Any, Any] | None,
-              sink: tuple[list[list[Any]], RowBudget] | None) -> tuple[list[str], int]:
+              sink: RowPacker | None) -> tuple[list[str], int]:
         """Sends one statement and reads its results chunk by chunk; returns columns and rows affected."""
         from psycopg import errors, pq
 
@@ -363,8 +343,7 @@ class PostgresSql(_Pooled):
                     tx = bound[0]
                     tx.set_pgresult(res)
                     chunk = tx.load_rows(0, res.ntuples, list)
-                    sink[1].add(chunk)
-                    sink[0].extend(chunk)
+                    sink.add(chunk)
             elif status == S.COMMAND_OK:
                 affected = int(res.command_tuples or 0)
             elif status == S.FATAL_ERROR:
@@ -433,8 +412,8 @@ class MysqlSql(_Pooled):
         return result
 
     def query(self, statement: str, params: Sequence[Any],
-              ctx: InvocationContext | None = None) -> tuple[list[str], list[list[Any]]]:
-        result: tuple[list[str], list[list[Any]]] = self._run(statement, params, ctx, True)
+              ctx: InvocationContext | None = None) -> tuple[list[str], str]:
+        result: tuple[list[str], str] = self._run(statement, params, ctx, True)
         return result
 
     def _run(self, statement: str, params: Sequence[Any], ctx: InvocationContext | None, fetch: bool) -> Any:
@@ -520,8 +499,8 @@ class SqlCalls(LabelledCalls[SqlBackend]):
 
     def query(self, database: str, statement: str, params: list[Value]) -> Result[Rows, SqlError]:
         def run(db: SqlBackend) -> Rows:
-            columns, rows = db.query(statement, [to_python(p) for p in params], self.ctx)
-            return Rows(columns, pack_rows(rows))
+            columns, packed = db.query(statement, [to_python(p) for p in params], self.ctx)
+            return Rows(columns, packed)
 
         return self._run(database, run)
 

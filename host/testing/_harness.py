@@ -23,6 +23,7 @@ from ..bindings.faas import Event, Request, Response
 from ..bodies import body_from_bytes
 from ..build import detect
 from ..capabilities import HostServices, InvocationContext
+from ..capabilities._packed import unpack_rows
 from ..capabilities.backends import Backends
 from ..capabilities.kv import KvBackend
 from ..engine import Engine
@@ -361,8 +362,8 @@ class FunctionHarness:
 
     def sql_rows(self, statement: str, params: Sequence[Any] = (), database: str = "default") -> list[dict[str, Any]]:
         """Runs a query on database `database` (a label) directly, rows as dicts (to inspect or seed data)."""
-        columns, rows = self.backends.sql(database).query(statement, list(params))
-        return [dict(zip(columns, row)) for row in rows]
+        columns, packed = self.backends.sql(database).query(statement, list(params))
+        return [dict(zip(columns, row)) for row in unpack_rows(packed)]
 
     # ---------------------------------------------------------------- invoke
     def invoke(self, event: Event) -> Response:

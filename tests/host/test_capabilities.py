@@ -143,7 +143,7 @@ def test_sql_backend_typed_round_trip(sql_backend: SqlBackend, request: pytest.F
                                  f"b {BLOB[kind]}, n INTEGER)", [])
     assert created.tag == "ok", created
     ins = host.execute("db", "INSERT INTO wasmlet_caps_test VALUES (?, ?, ?, ?, ?)",
-                       [ValueInteger(2**40), ValueReal(1.5), ValueText("what? 100% ünïcode"), ValueBlob(b"\x00\xff"),
+                       [ValueInteger(2**40), ValueReal(1.5), ValueText("what? 100% ünïcode"), ValueBlob("\x00\xff"),
                         ValueNull()])
     assert ins.tag == "ok" and ins.value == 1
     rows = host.query("db", "SELECT id, r, t, b, n FROM wasmlet_caps_test WHERE t = ? AND '?' = '?'",

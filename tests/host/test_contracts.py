@@ -22,6 +22,8 @@ from wasmlet.manifest import Manifest
 from wasmlet.registry import MemoryRegistry
 
 OLD = ROOT / "tests" / "fixtures" / "contract-0.1.0"
+FIXTURES = ROOT / "tests" / "fixtures"
+VERSIONS = ROOT / "wit" / "versions"
 MANIFEST = Manifest.from_toml('[config]\nkey = "value"\n[kv]\nstores = ["default"]\n[modules]\nallowed = ["new"]\n')
 
 
@@ -41,6 +43,27 @@ def test_old_components_are_recognised_as_0_1_0(runtime: Runtime, probe_wasm: di
         assert all(i.endswith("@0.1.0") for i in fn.imports if i.startswith("wasmlet:faas/"))
     assert runtime.load(probe_wasm["rust"].read_bytes()).contract.version == NEWEST
     assert list(CONTRACTS)[0] == NEWEST and "0.1.0" in CONTRACTS
+
+
+@pytest.mark.parametrize("version", sorted(p.name for p in VERSIONS.iterdir() if p.is_dir()))
+def test_every_released_contract_is_served_and_frozen(runtime: Runtime, version: str) -> None:
+    """Each released version: its WIT is frozen (the newest WIT equals it while it carries its
+    number), the host serves it, and its fixtures still answer."""
+    frozen = (VERSIONS / version / "faas.wit").read_text()
+    assert f"package wasmlet:faas@{version};" in frozen
+    newest = (ROOT / "wit" / "faas.wit").read_text()
+    if f"package wasmlet:faas@{version};" in newest:
+        assert newest == frozen, f"wit/faas.wit changed after {version} was released: bump its version"
+    assert version in CONTRACTS
+    fixtures = sorted((FIXTURES / f"contract-{version}").glob("*.wasm"))
+    assert fixtures, f"no fixture components for {version}"
+    for wasm in fixtures:
+        fn = runtime.load(wasm.read_bytes())
+        assert fn.contract.version == version, wasm.name
+        path = "/api/capitalize/hello-world" if wasm.name.startswith("hello") else "/hello"
+        resp = runtime.invoke(fn, EventHttp(Request("GET", path, "", [], BodyText(""), "/f/latest")),
+                              ctx=InvocationContext("f"))
+        assert resp.status == 200 and body_bytes(resp.body), wasm.name
 
 
 def test_an_unknown_contract_version_is_refused_with_the_versions_served() -> None:

@@ -6,15 +6,16 @@ text with quotes, escapes, control characters and emoji, blobs with every byte v
 from __future__ import annotations
 
 import math
+import random
 import sqlite3
 import struct
 from pathlib import Path
 
 import pytest
 
-from wasmlet import BodyText, EventHttp, InvocationContext, Request, Runtime, body_bytes
+from wasmlet import BodyText, EventHttp, InvocationContext, Request, Runtime, body_bytes, body_from_bytes
 from wasmlet.bindings import faas, faas_0_1_0
-from wasmlet.bindings._abi import Ok
+from wasmlet.bindings._abi import Err, Ok
 from wasmlet.capabilities import bind_imports
 from wasmlet.capabilities._capability import HostServices
 from wasmlet.capabilities._packed import pack_rows, unpack_rows
@@ -78,6 +79,45 @@ def test_every_kind_of_cell_arrives_exact_in_each_sdk(runtime: Runtime, probe_wa
     assert resp.status == 200, body_bytes(resp.body)
     expected = sqlite3.connect(filled / "sql-default.sqlite3").execute(statement).fetchall()
     assert body_bytes(resp.body).decode().splitlines() == [line(v) for (v,) in expected]
+
+
+@pytest.mark.parametrize("lang", ["rust", "python"])
+def test_blob_parameters_cross_as_octets_and_come_back_exact(runtime: Runtime, probe_wasm: dict[str, Path], lang: str,
+                                                             tmp_path: Path) -> None:
+    """A blob parameter (guest → host) and the same blob as a cell (host → guest), every byte value
+    and a random megabyte, through each SDK."""
+    manifest = Manifest.from_toml('[sql]\ndatabases = ["default"]\n')
+    imports = bind_imports(manifest.grants, HostServices(backends=Backends(tmp_path)))
+    fn = runtime.load(probe_wasm[lang].read_bytes())
+    for payload in (bytes(range(256)), b"\xff\x00" * 3, random.Random(7).randbytes(1 << 20)):
+        event = EventHttp(Request("POST", "/sql-blob", "", [], body_from_bytes(payload), "/p/latest"))
+        resp = runtime.invoke(fn, event, ctx=InvocationContext("p"), imports=imports)
+        assert resp.status == 200, body_bytes(resp.body)[:200]
+        assert body_bytes(resp.body) == payload
+
+
+def test_a_blob_parameter_above_u00ff_is_refused_not_truncated(tmp_path: Path) -> None:
+    """A guest that writes its own octets (not through an SDK) cannot smuggle a character above U+00FF
+    into a blob: the call fails with a backend error naming it, and nothing reaches the database."""
+    from wasmlet.capabilities.sql import SqlCalls
+
+    calls = SqlCalls(("default",), Backends(tmp_path).sql)
+    result = calls.query("default", "SELECT ?", [faas.ValueBlob("ok\u0100")])
+    assert isinstance(result, Err) and "above U+00FF" in result.value.value
+    assert calls.query("default", "SELECT length(?)", [faas.ValueBlob("\x00\xff")]) == Ok(faas.Rows(["length(?)"], "[[2]]"))
+
+
+def test_a_0_1_0_guest_blob_parameter_becomes_octets() -> None:
+    seen: list[object] = []
+
+    class Newest:
+        def execute(self, database: str, statement: str, params: list[object]) -> object:
+            seen.extend(params)
+            return Ok(1)
+
+    legacy = CONTRACTS["0.1.0"].adapt_imports(faas.FunctionImports(None, None, None, Newest(), None, None))  # type: ignore[arg-type]
+    assert legacy.sql.execute("db", "INSERT", [faas_0_1_0.ValueBlob(bytes(range(256)))]) == Ok(1)
+    assert seen == [faas.ValueBlob(bytes(range(256)).decode("latin-1"))]
 
 
 def test_a_0_1_0_guest_gets_one_value_per_cell_through_the_adapter() -> None:

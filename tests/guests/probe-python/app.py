@@ -74,7 +74,7 @@ def respond(req: types.Request) -> types.Response:
     return text(404, "no such probe")
 
 
-HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket", "/recurse", "/repeat", "/sql-cells"}
+HOSTCALLS = {"/config", "/kv", "/sql", "/http", "/call", "/socket", "/recurse", "/repeat", "/sql-cells", "/sql-blob"}
 
 
 def hostcall(req: types.Request) -> types.Response:
@@ -105,6 +105,11 @@ def hostcall(req: types.Request) -> types.Response:
         if req.path == "/call":
             resp = sdk.call(q["module"], sdk.Request("GET", q.get("path", "/hello")))
             return text(200, f"{resp.status} {resp.body.decode(errors='replace')}")
+        if req.path == "/sql-blob":  # the body as a blob parameter and back as a cell (`SELECT ?`)
+            from wasmlet_guest._component import body_from_wire, body_to_wire
+
+            (row,) = sdk.sql.query("default", "SELECT ? AS b", [body_from_wire(types, req.body)])
+            return types.Response(200, [("content-type", "application/octet-stream")], body_to_wire(types, row["b"]))
         if req.path == "/sql-cells":  # one line per cell, exactly (the twin of probe-rust's)
             lines = []
             for row in sdk.sql.query("default", req.body.value, []):

@@ -42,6 +42,7 @@ fn respond(req: Request) -> Response {
         "/config" | "/kv" | "/call" | "/http" => hostcall(&req),
         "/repeat" => repeat(&req),
         "/sql-cells" => sql_cells(&req),
+        "/sql-blob" => sql_blob(req),
         "/recurse" => {
             let me = req.mount.trim_matches('/').split('/').next().unwrap_or("").to_string();
             match wasmlet_guest::call(&me, wasmlet_guest::Request::new("GET", "/recurse")) {
@@ -90,6 +91,24 @@ fn sql_cells(req: &Request) -> Response {
             }
             text(200, &out)
         }
+        Err(e) => text(502, &e.to_string()),
+    }
+}
+
+/// The request body as a blob parameter and back as a cell (`SELECT ?`), answered as the body.
+fn sql_blob(req: Request) -> Response {
+    use wasmlet_guest::http::{bytes_to_octets, octets_to_bytes};
+    use wasmlet_guest::sql::{self, Value};
+    let bytes = match req.body {
+        Body::Text(s) => s.into_bytes(),
+        Body::Octets(o) => octets_to_bytes(&o),
+        Body::Bytes(b) => b,
+    };
+    match sql::query("default", "SELECT ? AS b", &[Value::Blob(bytes)]) {
+        Ok(rows) => match rows.rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+            Some(Value::Blob(b)) => Response { status: 200, headers: vec![], body: Body::Octets(bytes_to_octets(&b)) },
+            other => text(500, &format!("not a blob: {:?}", other)),
+        },
         Err(e) => text(502, &e.to_string()),
     }
 }
