@@ -14,16 +14,18 @@ from pathlib import Path
 from ._model import WitError, load, load_dir, main_package, read_wit_json, world_names
 from ._python import generate_python
 from ._rust import generate_rust
+from ._typescript import generate_typescript
 
 USAGE = """\
 wasmlet bindgen [--root DIR] [--check]
        wasmlet bindgen WIT_DIR [--world W] [--python OUT.py] [--rust OUT.rs] [--rust-abi PATH]
-                       [--rust-module PATH] [--check]"""
+                       [--rust-module PATH] [--typescript OUT.d.ts] [--check]"""
 
 EPILOG = """\
 Without WIT_DIR, the [[tool.wasmlet.bindgen.targets]] of the nearest pyproject.toml are regenerated.
 With WIT_DIR (a WIT package: a folder of .wit files, with its dependencies in deps/), typed Python host
-bindings and/or Rust guest glue are generated for one world of it (--world; needed when it has several).
+bindings, Rust guest glue and/or TypeScript declarations for a JavaScript guest (componentize-js) are
+generated for one world of it (--world; needed when it has several).
 Exit status: 0 done (or up to date), 1 --check found a difference, 2 the WIT or the arguments are wrong."""
 
 
@@ -36,6 +38,7 @@ class Target:
     rust: str | None = None
     rust_module: str = "bindings"
     rust_abi: str = "crate::abi"
+    typescript: str | None = None
 
 
 def find_root(start: Path) -> Path:
@@ -51,7 +54,7 @@ def targets_from(root: Path) -> list[Target]:
     data = tomllib.loads((root / "pyproject.toml").read_text())
     raw = data["tool"]["wasmlet"]["bindgen"]["targets"]
     return [Target(t["wit"], t.get("python"), t.get("rust"), t.get("rust-module", "bindings"),
-                   t.get("rust-abi", "crate::abi")) for t in raw]
+                   t.get("rust-abi", "crate::abi"), t.get("typescript")) for t in raw]
 
 
 def render(root: Path, target: Target) -> dict[Path, str]:
@@ -62,6 +65,8 @@ def render(root: Path, target: Target) -> dict[Path, str]:
         out[root / target.python] = generate_python(pkg, f"{target.wit}/")
     if target.rust:
         out[root / target.rust] = generate_rust(pkg, f"{target.wit}/", target.rust_module, target.rust_abi)
+    if target.typescript:
+        out[root / target.typescript] = generate_typescript(pkg, f"{target.wit}/")
     return out
 
 
@@ -71,7 +76,8 @@ def _rel(path: Path, base: Path) -> str:
 
 
 def render_package(wit: Path, world: str | None, python: Path | None, rust: Path | None,
-                   rust_module: str = "bindings", rust_abi: str = "crate::abi") -> dict[Path, str]:
+                   rust_module: str = "bindings", rust_abi: str = "crate::abi",
+                   typescript: Path | None = None) -> dict[Path, str]:
     """The files generated for one world of the WIT package at `wit`, by path.
 
     The world may be left out when the package has exactly one. Each file's header names the WIT
@@ -88,13 +94,14 @@ def render_package(wit: Path, world: str | None, python: Path | None, rust: Path
                            "choose one with --world")
         world = names[0]
     pkg = load(doc, world, wit)
-    outputs = [p for p in (python, rust) if p is not None]
+    outputs = [p for p in (python, rust, typescript) if p is not None]
     base = outputs[0].parent
     cmd = f"wasmlet bindgen {_rel(wit, base)} --world {world}"
     cmd += f" --python {_rel(python, base)}" if python else ""
     cmd += f" --rust {_rel(rust, base)}" if rust else ""
     cmd += f" --rust-module {rust_module}" if rust and rust_module != "bindings" else ""
     cmd += f" --rust-abi {rust_abi}" if rust and rust_abi != "crate::abi" else ""
+    cmd += f" --typescript {_rel(typescript, base)}" if typescript else ""
 
     def how(out: Path) -> str:
         where = _rel(base, out.parent)
@@ -108,6 +115,8 @@ def render_package(wit: Path, world: str | None, python: Path | None, rust: Path
         files[python] = generate_python(pkg, source(python), how(python))
     if rust is not None:
         files[rust] = generate_rust(pkg, source(rust), rust_module, rust_abi, how(rust))
+    if typescript is not None:
+        files[typescript] = generate_typescript(pkg, source(typescript), how(typescript))
     return files
 
 
@@ -146,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rust-abi", default="crate::abi", metavar="PATH",
                         help="the canonical-ABI runtime the glue uses (default: crate::abi; the Rust guest SDK's "
                              "is wasmlet_guest::abi)")
+    parser.add_argument("--typescript", type=Path, metavar="OUT.d.ts",
+                        help="write TypeScript declarations for a JavaScript/TypeScript guest (componentize-js) here")
     parser.add_argument("--root", type=Path, default=None, help="project root of the targets (default: found upwards)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 and print a diff when generated files are stale")
@@ -155,19 +166,20 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    package_opts = args.world or args.python or args.rust or args.rust_module != "bindings" \
+    package_opts = args.world or args.python or args.rust or args.typescript or args.rust_module != "bindings" \
         or args.rust_abi != "crate::abi"
     if args.wit is None and package_opts:
-        parser.error("--world, --python, --rust, --rust-module and --rust-abi need a WIT_DIR")
+        parser.error("--world, --python, --rust, --typescript, --rust-module and --rust-abi need a WIT_DIR")
     if args.wit is not None and args.root is not None:
         parser.error("--root is for the pyproject.toml targets; it does not go with a WIT_DIR")
-    if args.wit is not None and not (args.python or args.rust):
-        parser.error("say what to generate: --python OUT.py and/or --rust OUT.rs")
+    if args.wit is not None and not (args.python or args.rust or args.typescript):
+        parser.error("say what to generate: --python OUT.py, --rust OUT.rs and/or --typescript OUT.d.ts")
     try:
         if args.wit is None:
             stale = _targets(args.root, args.check)
         else:
-            files = render_package(args.wit, args.world, args.python, args.rust, args.rust_module, args.rust_abi)
+            files = render_package(args.wit, args.world, args.python, args.rust, args.rust_module, args.rust_abi,
+                                   args.typescript)
             stale = apply(files, args.check, {p: (str(p), f"{args.wit}") for p in files})
     except WitError as exc:
         print(f"wasmlet bindgen: {exc}", file=sys.stderr)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _build_js
+
 DEBIAN_REGISTRY = Path("/usr/share/cargo/registry")
 RUST_TARGET = "wasm32-unknown-unknown"
 INSTALL_RUST = (
@@ -233,9 +235,18 @@ def run_function_tests(src: Path, *, capture_output: bool = True, integration: b
             phases.append(PhaseRun(phase, tuple(cmd), subprocess.run(cmd, cwd=src, env=env).returncode))
 
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    if detect(src) == "rust":
+    language = detect(src)
+    if language == "rust":
         tc = find_rust()
         run("unit", cargo_command(tc, "test"), _rust_env(tc))
+    elif language == "js":
+        with tempfile.TemporaryDirectory(prefix="wasmlet-js-test-") as staging:
+            try:
+                cmd = _build_js.unit_test_command(src, js_sdk_dir(), Path(staging),
+                                                  static_files(src, code=_JS_CODE, skip=_JS_NOT_STATIC))
+            except _build_js.JsBuildError as exc:
+                raise BuildError(str(exc)) from None
+            run("unit", cmd)
     else:
         run("unit", [*pytest, str(src), f"--ignore={src / INTEGRATION_DIR}"])
     if integration and (src / INTEGRATION_DIR).is_dir():
@@ -254,14 +265,15 @@ def _crate_name(src: Path) -> str:
 _SKIP_DIRS = {"__pycache__", "tests", "target", ".git", ".venv", "node_modules"}
 
 
-def static_files(src: Path) -> dict[str, bytes]:
-    """Every non-Python file of a Python function (static assets), by relative path."""
+def static_files(src: Path, code: tuple[str, ...] = (".py", ".pyc"), skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file of a function that is not its code (static assets), by relative path; `skip` names
+    top-level files and folders that are not assets either."""
     files: dict[str, bytes] = {}
     for path in sorted(src.rglob("*")):
         rel = path.relative_to(src)
         if any(part in _SKIP_DIRS or part.startswith(".") for part in rel.parts) or not path.is_file():
             continue
-        if path.suffix in (".py", ".pyc", ".wasm", ".toml"):
+        if path.suffix in (*code, ".wasm", ".toml") or rel.parts[0] in skip:
             continue
         files[rel.as_posix()] = path.read_bytes()
     return files
@@ -333,10 +345,17 @@ def _python_inputs_digest(paths: list[Path], static: dict[str, bytes], wit: Path
     """sha256 over every file componentize-py reads and every setting that changes its output."""
     import importlib.metadata
 
+    return _inputs_digest(f"py {importlib.metadata.version('componentize-py')} {module}", paths, static, wit,
+                          world, [python_sdk_dir()])
+
+
+def _inputs_digest(kind: str, paths: list[Path], static: dict[str, bytes], wit: Path, world: str,
+                   tools: list[Path]) -> str:
+    """sha256 over every file a build reads (sources, SDK and tool pins, WIT, static files) and its settings."""
     h = hashlib.sha256()
-    for part in (_BUILD_FORMAT, importlib.metadata.version("componentize-py"), world, module):
+    for part in (_BUILD_FORMAT, kind, world):
         h.update(part.encode() + b"\0")
-    for root in (*paths, python_sdk_dir(), wit):
+    for root in (*paths, *tools, wit):
         for rel, data in _tree(root):
             h.update(f"{root.name}/{rel}".encode() + b"\0" + hashlib.sha256(data).digest())
     for rel, data in sorted(static.items()):
@@ -403,9 +422,62 @@ def _shown(path: Path) -> str:
 
 
 def detect(src: Path) -> str:
-    """`rust` for a Cargo.toml, `python` for an app.py."""
+    """`rust` for a Cargo.toml, `python` for an app.py, `js` for a package.json (JavaScript or TypeScript)."""
     if (src / "Cargo.toml").is_file():
         return "rust"
     if (src / "app.py").is_file():
         return "python"
-    raise BuildError(f"{src}: no Cargo.toml (Rust) or app.py (Python) found")
+    if (src / "package.json").is_file():
+        return "js"
+    raise BuildError(f"{src}: no Cargo.toml (Rust), app.py (Python) or package.json (JavaScript/TypeScript) found")
+
+
+_JS_CODE = (".ts", ".mts", ".js", ".mjs")
+_JS_NOT_STATIC = ("src", "test", "integration", "package.json", "package-lock.json", "tsconfig.json")
+
+
+def js_sdk_dir() -> Path:
+    """The JavaScript SDK (`guest-js`): the checkout's, or the copy shipped inside the wheel."""
+    return _build_js.js_sdk_dir(project_root(), Path(__file__).resolve().parent)
+
+
+def build_js(src: Path, out: Path, world: str = "function", wit: Path | None = None,
+             progress: Progress | None = None, cache_dir: Path | None = None) -> Path:
+    """A JavaScript or TypeScript function (package.json) as a component: tsc, esbuild, componentize-js.
+
+    Input-addressed like Python builds: the same sources, SDK, WIT and tools give the cached component."""
+    src, out = src.resolve(), out.resolve()
+    wit = (wit or wit_dir()).resolve()
+    sdk = js_sdk_dir()
+    static = static_files(src, code=_JS_CODE, skip=_JS_NOT_STATIC)
+    digest = _inputs_digest("js", [src], static, wit, world, [sdk / "src", sdk / "tools", sdk / "package-lock.json"])
+    cache = (cache_dir or build_cache_dir()) / f"js-{digest}.wasm"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if cache.is_file():
+        if progress is not None:
+            progress(f"unchanged since the last build: {cache.name}")
+        _copy_atomically(cache, out)
+        return out
+
+    def run(cmd: list[str], cwd: Path) -> str:
+        return _run(cmd, cwd=cwd, progress=progress)
+
+    try:
+        _build_js.build_js(src, out, sdk=sdk, wit=wit, world=world, static=static, run=run, progress=progress)
+    except _build_js.JsBuildError as exc:
+        raise BuildError(str(exc)) from None
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    _copy_atomically(out, cache)
+    _prune(cache.parent, keep=_CACHE_KEEP)
+    return out
+
+
+def build(src: Path, out: Path, *, world: str = "function", wit: Path | None = None,
+          progress: Progress | None = None, target_dir: Path | None = None) -> Path:
+    """Builds the function at `src` into the component `out`, whatever its language (see `detect`)."""
+    language = detect(src)
+    if language == "rust":
+        return build_rust(src, out, world=world, wit=wit, progress=progress, target_dir=target_dir)
+    if language == "python":
+        return build_python(src, out, world=world, wit=wit, progress=progress)
+    return build_js(src, out, world=world, wit=wit, progress=progress)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import telemetry
-from .build import BuildError, build_python, build_rust, detect
+from .build import BuildError, build, detect
 
 if TYPE_CHECKING:
     from .config import ServerConfig, TelemetryConfig
@@ -41,7 +41,7 @@ def _cmd_bindgen(args: argparse.Namespace) -> int:
 def _cmd_build(args: argparse.Namespace) -> int:
     src = Path(args.dir)
     if not src.is_dir():
-        raise CliError(f"{src}: no such folder (give the function's source folder: Cargo.toml or app.py)")
+        raise CliError(f"{src}: no such folder (give the function's source folder: Cargo.toml, app.py or package.json)")
     try:
         language = detect(src)
         out = Path(args.output) if args.output else src / f"{src.resolve().name}.wasm"
@@ -50,10 +50,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
         wit, world = (Path(args.wit) if args.wit else None), args.world or "function"
         started = time.perf_counter()
         if not args.quiet:
-            _say(f"building {src} ({language}){': componentize-py takes 10-40 s' if language == 'python' else ''}…")
+            slow = {"python": ": componentize-py takes 10-40 s", "js": ": componentize-js takes 10-30 s"}
+            _say(f"building {src} ({language}){slow.get(language, '')}…")
         progress = None if args.quiet else _tool_output
-        built = (build_rust(src, out, world=world, wit=wit, progress=progress) if language == "rust"
-                 else build_python(src, out, world=world, wit=wit, progress=progress))
+        built = build(src, out, world=world, wit=wit, progress=progress)
     except BuildError as exc:
         print(f"wasmlet build: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -610,10 +610,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_bindgen)
 
-    p = command("new", "scaffold a function (rust or python) with passing tests",
+    p = command("new", "scaffold a function (rust, python, ts or js) with passing tests",
                 "Write a new function folder: the handler, a static index page, unit tests and an integration "
                 "test that runs the built component through wasmlet.testing.")
-    p.add_argument("language", choices=["rust", "python"], help="the function's language")
+    p.add_argument("language", choices=["rust", "python", "ts", "js"], help="the function's language (ts: TypeScript, js: JavaScript)")
     p.add_argument("name", help="the function's name (lower case letters, digits, - and _)")
     p.add_argument("--dir", default=".", help="the folder to create it in")
     p.set_defaults(func=_cmd_new)

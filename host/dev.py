@@ -19,7 +19,7 @@ import anyio
 import anyio.to_thread
 
 from .asgi import Host, HostSettings, Receive, Scope, Send
-from .build import BuildError, build_python, build_rust, detect
+from .build import BuildError, build, detect
 from .capabilities.backends import Backends
 from .errors import LoadError
 from .manifest import LEGACY_MANIFEST_FILE, MANIFEST_FILE, Manifest, ManifestError, load_manifest, manifest_path
@@ -99,10 +99,7 @@ class DevFunction:
             if line.strip():
                 build_log.info("  %s | %s", self.name, line.strip())
 
-        if language == "rust":
-            build_rust(self.source, self.path, progress=progress)
-        else:
-            build_python(self.source, self.path, progress=progress)
+        build(self.source, self.path, progress=progress)
         build_log.info("built %s in %.1f s", self.name, time.perf_counter() - started)
 
 

@@ -1,4 +1,4 @@
-"""`wasmlet new rust|python NAME`: a function that builds, serves and has passing unit and integration tests."""
+"""`wasmlet new rust|python|ts|js NAME`: a function that builds, serves and has passing unit and integration tests."""
 
 from __future__ import annotations
 
@@ -169,16 +169,94 @@ def test_serves_the_index_page(wasmlet_function: FunctionFactory) -> None:
     assert not [line for line in fn.logs if line.level == "error"]
 '''
 
+_JS_PACKAGE = """{{
+  "name": "{name}",
+  "private": true,
+  "type": "module",
+  "main": "src/app.{ext}"
+}}
+"""
+
+_TS_APP = """// {name}: a wasmlet function.
+
+import {{ App }} from "wasmlet-guest";
+
+interface Greeting {{
+  name: string;
+}}
+
+/** A greeting from parsed JSON, or an error saying what is wrong (the router answers 400). */
+function greeting(value: unknown): Greeting {{
+  const v = value as {{ name?: unknown }} | null;
+  if (typeof v !== "object" || v === null || typeof v.name !== "string") throw new Error('expected {{"name": string}}');
+  return {{ name: v.name }};
+}}
+
+const app = new App();
+app.static("/", "static/");
+
+app.get("/hello/:name", (req) => `Hello, ${{req.params.name}}!`);
+
+app.post("/greet", (req) => req.json(greeting));
+
+export default app;
+"""
+
+_JS_APP = """// {name}: a wasmlet function.
+
+import {{ App }} from "wasmlet-guest";
+
+const app = new App();
+app.static("/", "static/");
+
+app.get("/hello/:name", (req) => `Hello, ${{req.params.name}}!`);
+
+app.post("/greet", (req) =>
+  req.json((v) => {{
+    if (typeof v?.name !== "string") throw new Error('expected {{"name": string}}');
+    return {{ name: v.name }};
+  }}),
+);
+
+export default app;
+"""
+
+_JS_TEST = """// {name}'s unit tests: the app runs under plain Node (`wasmlet test` bundles and runs them).
+
+import assert from "node:assert/strict";
+import {{ test }} from "node:test";
+import {{ Request }} from "wasmlet-guest";
+import app from "../src/app.{ext}";
+
+test("says hello", () => {{
+  assert.equal(app.handle(new Request({{ path: "/hello/world" }})).text(), "Hello, world!");
+}});
+
+test("serves the index page", () => {{
+  const resp = app.handle(new Request({{ path: "/" }}));
+  assert.equal(resp.status, 200);
+  assert.equal(resp.header("content-type"), "text/html; charset=utf-8");
+}});
+
+test("malformed JSON is a 400", () => {{
+  assert.equal(app.handle(new Request({{ method: "POST", path: "/greet", body: "{{" }})).status, 400);
+}});
+"""
+
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{name}</title></head>
 <body><h1>{name}</h1><p>Served by wasmlet. Try <a href="./hello/world">./hello/world</a>.</p></body></html>
 """
 
 
+LANGUAGES = ("rust", "python", "ts", "js")
+"""What `wasmlet new` scaffolds: Rust, Python, TypeScript or JavaScript."""
+
+
 def scaffold(language: str, name: str, parent: Path) -> Path:
     """Writes a new function folder and returns it."""
-    if language not in ("rust", "python"):
-        raise ValueError("language must be rust or python")
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
     check_function_name(name)
     root = parent / name
     if root.exists():
@@ -191,6 +269,14 @@ def scaffold(language: str, name: str, parent: Path) -> Path:
         (root / "build.rs").write_text('fn main() {\n    wasmlet_guest::build::embed_dir("static");\n}\n')
         (root / "src" / "lib.rs").write_text(_RUST_LIB.format(name=name))
         (root / ".gitignore").write_text("target/\n*.wasm\nCargo.lock\n.wasmlet/\n__pycache__/\n")
+    elif language in ("js", "ts"):
+        ext = language
+        (root / "src").mkdir()
+        (root / "test").mkdir()
+        (root / "package.json").write_text(_JS_PACKAGE.format(name=name, ext=ext))
+        (root / "src" / f"app.{ext}").write_text((_TS_APP if ext == "ts" else _JS_APP).format(name=name))
+        (root / "test" / f"app.test.{ext}").write_text(_JS_TEST.format(name=name, ext=ext))
+        (root / ".gitignore").write_text("node_modules/\n*.wasm\n.wasmlet/\n__pycache__/\n")
     else:
         (root / "tests").mkdir()
         (root / "app.py").write_text(_PY_APP.format(name=name))

@@ -20,3 +20,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+
+# The JavaScript/TypeScript toolchain (componentize-js, esbuild, tsc), pinned in guest-js/package-lock.json.
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+  if [ ! -d guest-js/node_modules/@bytecodealliance/componentize-js ] || [ guest-js/package-lock.json -nt guest-js/node_modules/.package-lock.json ]; then
+    (cd guest-js && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "setup: Node.js 20+ and npm not found: JavaScript/TypeScript functions will not build (everything else will)" >&2
+fi

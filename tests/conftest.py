@@ -33,6 +33,7 @@ def kitchen_wasm() -> dict[str, Path]:
     return {
         "rust": build_guest("kitchen-rust", ROOT / "tests" / "kitchen" / "rust", "rust", wit, "kitchen"),
         "python": build_guest("kitchen-python", ROOT / "tests" / "kitchen" / "python", "python", wit, "kitchen"),
+        "js": build_guest("kitchen-js", ROOT / "tests" / "kitchen" / "js", "js", wit, "kitchen"),
     }
 
 
@@ -64,6 +65,7 @@ def hello_wasm() -> dict[str, Path]:
     return {
         "rust": build_guest("hello-rust", ROOT / "guest-rust" / "examples" / "hello", "rust", wit, "function"),
         "python": build_guest("hello-python", ROOT / "guest-python" / "examples" / "hello", "python", wit, "function"),
+        "js": build_guest("hello-js", ROOT / "guest-js" / "examples" / "hello", "js", wit, "function"),
     }
 
 
@@ -74,6 +76,7 @@ def orders_wasm() -> dict[str, Path]:
         "rust": build_guest("orders-rust", ROOT / "guest-rust" / "examples" / "orders", "rust", wit, "function"),
         "python": build_guest("orders-python", ROOT / "guest-python" / "examples" / "orders", "python", wit,
                               "function"),
+        "js": build_guest("orders-js", ROOT / "guest-js" / "examples" / "orders", "js", wit, "function"),
     }
 
 

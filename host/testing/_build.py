@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import __version__
 from .. import build as _build_tools
-from ..build import BuildError, build_python, build_rust, detect
+from ..build import BuildError, build, detect
 
 CACHE_ENV = "WASMLET_HARNESS_CACHE"
 """Overrides where built components are kept (default: `.wasmlet/harness-build` under the working directory)."""
@@ -48,6 +48,9 @@ def source_digest(src: Path, *, lock_file: bool = True) -> str:
     if language == "rust":
         sdk = _build_tools.rust_sdk_dir()
         inputs += [("sdk", sdk / "src"), ("sdk-cargo", sdk / "Cargo.toml")]
+    elif language == "js":
+        sdk = _build_tools.js_sdk_dir()
+        inputs += [("sdk", sdk / "src"), ("sdk-tools", sdk / "tools"), ("sdk-lock", sdk / "package-lock.json")]
     else:
         inputs += [("sdk", _build_tools.python_sdk_dir())]
     h = hashlib.sha256(f"wasmlet {__version__} {language}\n".encode())
@@ -96,11 +99,8 @@ def build_cached(src: Path, name: str, cache_dir: Path | None = None) -> tuple[P
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            if detect(src) == "rust":
-                target = os.environ.get("CARGO_TARGET_DIR")
-                build_rust(src, tmp, target_dir=Path(target) if target else None)
-            else:
-                build_python(src, tmp)
+            target = os.environ.get("CARGO_TARGET_DIR")
+            build(src, tmp, target_dir=Path(target) if target else None)
             if source_digest(src, lock_file=False) == sources:  # only Cargo.lock may have changed: key it as it is now
                 out = cache / f"{name}-{source_digest(src)}.wasm"
             os.replace(tmp, out)

@@ -11,7 +11,7 @@ from guests import ROOT
 from servers import free_port, running
 
 
-def test_serve_examples_serves_hello_and_orders_in_both_languages(tmp_path: Path) -> None:
+def test_serve_examples_serves_hello_and_orders_in_every_language(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"WASMLET_BIND": f"127.0.0.1:{port}", "WASMLET_DATA_DIR": str(tmp_path / "data"),
@@ -20,14 +20,15 @@ def test_serve_examples_serves_hello_and_orders_in_both_languages(tmp_path: Path
                  command=["bash", str(ROOT / "scripts" / "serve-examples.sh")], ready_timeout=600):
         listing = httpx.get(f"{base}/").json()["functions"]
         assert {f["name"]: f["status"] for f in listing} == dict.fromkeys(
-            ["hello", "hello-py", "orders", "orders-py"], "serving")
+            ["hello", "hello-py", "hello-js", "orders", "orders-py", "orders-js"], "serving")
         assert {f["name"]: Path(f["manifest"]).name for f in listing if f["manifest"]} == {
-            "orders": "function.toml", "orders-py": "function.toml"}
+            "orders": "function.toml", "orders-py": "function.toml", "orders-js": "function.toml"}
         assert "wasmlet" in httpx.get(f"{base}/hello/latest/", follow_redirects=True).text.lower()
         assert httpx.get(f"{base}/hello-py/latest/").status_code == 200
+        assert httpx.get(f"{base}/hello-js/latest/api/capitalize/js").text == "JS"
         order = {"order_id": 1, "product_id": 2, "quantity": 3, "amount": 4.5, "shipping": 1.0, "tax": 0.5,
                  "shipping_address": "1 Example Street"}
-        for name in ("orders", "orders-py"):
+        for name in ("orders", "orders-py", "orders-js"):
             with httpx.Client(base_url=f"{base}/{name}/latest", timeout=60) as c:  # both use database "default"
                 assert c.get("/init").json() == {"status": "initialized"}, name
                 assert c.get("/orders").json() == [], name

@@ -1,10 +1,12 @@
-"""The hello-world function, once per language: both builds answer every route identically.
+"""The hello-world function, once per language: the Rust, Python and TypeScript builds answer every
+route identically.
 
 The routes are checked in process through `wasmlet.testing` (the production host, no socket);
 one test keeps a real `wasmlet dev` to check the same function over the wire."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,14 +17,14 @@ from servers import free_port, running
 from wasmlet import Runtime
 from wasmlet.testing import FunctionHarness
 
-LANGS = ["rust", "python"]
+LANGS = ["rust", "python", "js"]
 
 
 @pytest.fixture(scope="module")
 def hello(hello_wasm: dict[str, Path], runtime: Runtime) -> Iterator[dict[str, FunctionHarness]]:
-    with FunctionHarness(hello_wasm["rust"], name="hello-rust", runtime=runtime) as rust, \
-            FunctionHarness(hello_wasm["python"], name="hello-python", runtime=runtime) as python:
-        yield {"rust": rust, "python": python}
+    with contextlib.ExitStack() as stack:
+        yield {lang: stack.enter_context(FunctionHarness(hello_wasm[lang], name=f"hello-{lang}", runtime=runtime))
+               for lang in LANGS}
 
 
 def fetch(hello: dict[str, FunctionHarness], lang: str, method: str, path: str, **kw: object) -> httpx.Response:
@@ -84,16 +86,17 @@ def test_hello_routes(hello: dict[str, FunctionHarness], lang: str) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "kw"), CASES, ids=[f"{m} {p}" for m, p, _ in CASES])
-def test_both_languages_answer_identically(hello: dict[str, FunctionHarness], method: str, path: str,
-                                          kw: dict[str, object]) -> None:
-    rust, python = (fetch(hello, lang, method, path, **kw) for lang in LANGS)
-    assert rust.status_code == python.status_code
-    for header in ("content-type", "etag", "allow"):
-        assert rust.headers.get(header) == python.headers.get(header), header
-    if rust.status_code == 400:  # the parser's own words differ; the kind of error does not
-        assert rust.json()["error"].split(":")[0] == python.json()["error"].split(":")[0]
-    else:
-        assert rust.content == python.content
+def test_every_language_answers_identically(hello: dict[str, FunctionHarness], method: str, path: str,
+                                            kw: dict[str, object]) -> None:
+    rust, *others = (fetch(hello, lang, method, path, **kw) for lang in LANGS)
+    for lang, other in zip(LANGS[1:], others):
+        assert rust.status_code == other.status_code, lang
+        for header in ("content-type", "etag", "allow"):
+            assert rust.headers.get(header) == other.headers.get(header), (lang, header)
+        if rust.status_code == 400:  # the parser's own words differ; the kind of error does not
+            assert rust.json()["error"].split(":")[0] == other.json()["error"].split(":")[0], lang
+        else:
+            assert rust.content == other.content, lang
 
 
 def test_wasmlet_dev_serves_hello_over_a_real_socket(hello_wasm: dict[str, Path],
@@ -102,8 +105,8 @@ def test_wasmlet_dev_serves_hello_over_a_real_socket(hello_wasm: dict[str, Path]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("hello") / "dev.log"
-    with running(["dev", "--bind", f"127.0.0.1:{port}", "-m", f"hello-rust:{hello_wasm['rust']}",
-                  "-m", f"hello-python:{hello_wasm['python']}"], f"{url}/_wasmlet/health", log):
+    modules = [arg for lang in LANGS for arg in ("-m", f"hello-{lang}:{hello_wasm[lang]}")]
+    with running(["dev", "--bind", f"127.0.0.1:{port}", *modules], f"{url}/_wasmlet/health", log):
         for lang in LANGS:
             index = httpx.get(f"{url}/hello-{lang}/latest/", timeout=30)
             assert index.status_code == 200 and index.headers["x-request-id"]

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from servers import free_port, running
 
-LANGS = ["rust", "python"]
+LANGS = ["rust", "python", "js"]
 BACKENDS = ["sqlite", "postgres", "mariadb"]
 LABEL = {"sqlite": "default", "postgres": "pg", "mariadb": "maria"}
 

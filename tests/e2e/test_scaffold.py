@@ -19,7 +19,11 @@ def wasmlet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(WASMLET + list(args), cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("language", ["rust", "python"])
+UNIT_PASSED = {"rust": "3 passed", "python": "3 passed", "ts": "# pass 3", "js": "# pass 3"}
+"""What each language's unit test runner prints when the scaffold's three tests pass."""
+
+
+@pytest.mark.parametrize("language", ["rust", "python", "ts", "js"])
 def test_new_function_builds_passes_its_tests_and_serves(tmp_path: Path, runtime: Runtime, language: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests natively, then the scaffolded integration tests through wasmlet.testing (which builds
@@ -37,7 +41,7 @@ def test_new_function_builds_passes_its_tests_and_serves(tmp_path: Path, runtime
     unit, integration = tested.phases
     assert (unit.phase, unit.outcome, integration.phase, integration.outcome) == \
         ("unit", "passed", "integration", "passed")
-    assert "3 passed" in unit.stdout and "3 passed" in integration.stdout
+    assert UNIT_PASSED[language] in unit.stdout and "3 passed" in integration.stdout
     [out] = (src / ".wasmlet" / "harness-build").glob("demo-*.wasm")  # built by the harness, once
     fn = runtime.load_file(out)
     resp = runtime.invoke(fn, EventHttp(Request("GET", "/hello/world", "", [], BodyText(""), "/demo/latest")))
@@ -67,17 +71,28 @@ def test_wasmlet_test_reports_both_phases_and_fails_on_a_failing_integration_tes
         "editing an integration test rebuilt the component"
 
 
-def test_dev_rebuilds_a_source_directory_and_keeps_serving_through_a_broken_build(tmp_path: Path) -> None:
-    assert wasmlet("new", "rust", "live", cwd=tmp_path).returncode == 0
-    lib = tmp_path / "live" / "src" / "lib.rs"
+EDITS = {
+    "rust": ("src/lib.rs", '"Hello, {}!"', '"Howdy, {}!"', "fn hello(", "fn hello( this is not rust"),
+    "ts": ("src/app.ts", "`Hello, ${req.params.name}!`", "`Howdy, ${req.params.name}!`",
+           "(req) => `Howdy", "(req: number) => `Howdy"),
+}
+"""Per language: the file to edit, a change of the greeting, and an edit that breaks the build."""
+
+
+@pytest.mark.parametrize("language", list(EDITS))
+def test_dev_rebuilds_a_source_directory_and_keeps_serving_through_a_broken_build(tmp_path: Path,
+                                                                                 language: str) -> None:
+    assert wasmlet("new", language, "live", cwd=tmp_path).returncode == 0
+    rel, old, new, good, bad = EDITS[language]
+    source = tmp_path / "live" / rel
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(["dev", "--bind", f"127.0.0.1:{port}", "live"], f"{base}/_wasmlet/health",
-                 tmp_path / "dev.log", cwd=tmp_path, ready_timeout=300) as proc:  # a first cargo build
+                 tmp_path / "dev.log", cwd=tmp_path, ready_timeout=300) as proc:  # a first build
         assert httpx.get(f"{base}/live/latest/hello/you").text == "Hello, you!"
-        lib.write_text(lib.read_text().replace('"Hello, {}!"', '"Howdy, {}!"'))
+        source.write_text(source.read_text().replace(old, new))
         assert eventually(lambda: httpx.get(f"{base}/live/latest/hello/you").text == "Howdy, you!", timeout=120)
-        lib.write_text(lib.read_text().replace("fn hello(", "fn hello( this is not rust"))
+        source.write_text(source.read_text().replace(good, bad))
         assert eventually(lambda: "build of live failed" in read_log(proc), timeout=120)
         assert "error" in read_log(proc)  # the compiler's own message is shown
         assert httpx.get(f"{base}/live/latest/hello/you").text == "Howdy, you!"

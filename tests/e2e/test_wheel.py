@@ -57,10 +57,14 @@ def test_the_wheel_carries_the_sdks_and_the_contract(installed: tuple[Path, dict
     (wheel,) = Path(venv.parent / "dist").glob("wasmlet-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"wasmlet/_wit/faas.wit", "wasmlet/_rust_sdk/Cargo.toml", "wasmlet/_rust_sdk/src/lib.rs",
-            "wasmlet_guest/__init__.py", "wasmlet/testing/__init__.py"} <= names
-    assert not [n for n in names if n.startswith(("wasmlet/_rust_sdk/examples", "tests/"))]
+            "wasmlet_guest/__init__.py", "wasmlet/testing/__init__.py", "wasmlet/_js_sdk/package.json",
+            "wasmlet/_js_sdk/package-lock.json", "wasmlet/_js_sdk/src/index.ts", "wasmlet/_js_sdk/src/faas.d.ts",
+            "wasmlet/_js_sdk/tools/build.mjs", "wasmlet/_js_sdk/tools/test.mjs"} <= names
+    assert not [n for n in names if n.startswith(("wasmlet/_rust_sdk/examples", "wasmlet/_js_sdk/examples",
+                                                  "wasmlet/_js_sdk/node_modules", "tests/"))]
     where = run([str(venv / "bin" / "python"), "-c", "import wasmlet.build as b; print(b.wit_dir()); "
-                 "print(b.rust_sdk_dir()); print(b.python_sdk_dir())"], venv, env).stdout.split()
+                 "print(b.rust_sdk_dir()); print(b.python_sdk_dir()); print(b.js_sdk_dir())"],
+                venv, env).stdout.split()
     assert all(str(venv) in w and str(ROOT) not in w for w in where), where
 
 

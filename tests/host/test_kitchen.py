@@ -1,5 +1,5 @@
 """Every WIT type round-trips through the generated bindings and glue, both ways,
-through a Rust guest and a componentize-py guest."""
+through a Rust guest, a componentize-py guest and a componentize-js guest."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import kitchen_bindings as k
 from wasmlet import Engine
 from wasmlet.bindings import _abi as abi
 
-LANGS = ["rust", "python"]
+LANGS = ["rust", "python", "js"]
 
 
 class HostFuncs:

@@ -398,13 +398,13 @@ def test_the_build_cache_reuses_the_component(runtime: Runtime, tmp_path: Path, 
     (src / "function.toml").write_text("[limits]\ntimeout_ms = 1234\n")
     cache = tmp_path / "cache"
     built: list[Path] = []
-    real_build = harness_build.build_rust
+    real_build = harness_build.build
 
     def counting(src: Path, out: Path, **kwargs: object) -> Path:
         built.append(out)
         return real_build(src, out, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(harness_build, "build_rust", counting)
+    monkeypatch.setattr(harness_build, "build", counting)
     with FunctionHarness(src, runtime=runtime, build_dir=cache) as first:
         assert first.client.get("/hello/cache").text == "Hello, cache!"
         assert first.manifest.timeout_ms == 1234  # function.toml of the folder

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from wasmlet.build import BuildError, _tool, build_python, build_rust, find_rust
+from wasmlet._build_js import JsBuildError, find_node
+from wasmlet.build import BuildError, _tool, build_js, build_python, build_rust, find_rust
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / ".wasmlet" / "test-build"
@@ -31,7 +32,8 @@ def _digest(*paths: Path) -> str:
     h = hashlib.sha256()
     for base in paths:
         files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()
-                                                       and "target" not in p.parts and "__pycache__" not in p.parts)
+                                                       and "target" not in p.parts and "__pycache__" not in p.parts
+                                                       and "node_modules" not in p.parts)
         for p in files:
             h.update(str(p.relative_to(ROOT)).encode())
             h.update(p.read_bytes())
@@ -45,17 +47,21 @@ def _toolchain_missing(language: str) -> str | None:
         if language == "rust":
             find_rust()
             _tool("wasm-tools")
+        elif language == "js":
+            find_node()
         else:
             _tool("componentize-py")
-    except BuildError as exc:
+    except (BuildError, JsBuildError) as exc:
         return str(exc)
     return None
 
 
 def build_guest(name: str, src: Path, language: str, wit: Path, world: str) -> Path:
     """Builds a guest once per source content; later runs reuse the component."""
-    deps = [src, wit] + ([ROOT / "guest-rust" / "src", ROOT / "guest-rust" / "Cargo.toml"]
-                         if language == "rust" else [ROOT / "guest-python" / "wasmlet_guest", ROOT / "host" / "build.py"])
+    sdk = {"rust": [ROOT / "guest-rust" / "src", ROOT / "guest-rust" / "Cargo.toml"],
+           "js": [ROOT / "guest-js" / "src", ROOT / "guest-js" / "tools", ROOT / "guest-js" / "package-lock.json",
+                  ROOT / "host" / "_build_js.py"]}
+    deps = [src, wit] + sdk.get(language, [ROOT / "guest-python" / "wasmlet_guest", ROOT / "host" / "build.py"])
     out = BUILD_DIR / f"{name}-{_digest(*deps)}.wasm"
     if out.exists():
         return out
@@ -64,6 +70,8 @@ def build_guest(name: str, src: Path, language: str, wit: Path, world: str) -> P
         unavailable(missing)
     if language == "rust":
         build_rust(src, out, world=world, wit=wit, target_dir=CARGO_TARGET)
+    elif language == "js":
+        build_js(src, out, world=world, wit=wit)
     else:
         build_python(src, out, world=world, wit=wit)
     return out
