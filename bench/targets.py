@@ -40,16 +40,18 @@ def first_request(base: str, path: str) -> tuple[float, float]:
         conn.close()
 
 
-def first_requests(s: Serve, tmp: Path, starts: int) -> dict[str, str]:
-    """The first request to each hello in `starts` fresh server processes: the median, the range
-    and the next request's median (one process start is one sample, so take a few)."""
-    samples: dict[str, list[tuple[float, float]]] = {"rust": [], "python": []}
+def first_requests(s: Serve, tmp: Path, starts: int, langs: tuple[str, ...] = ("rust", "python"),
+                   path: str = "/hello") -> dict[str, str]:
+    """The first request to each `hello-LANG` in `starts` fresh server processes: the median, the range
+    and the next request's median (one process start is one sample, so take a few). The registry
+    holds a function `warmup` (another component) that each start calls first."""
+    samples: dict[str, list[tuple[float, float]]] = {lang: [] for lang in langs}
     for i in range(starts):
         with s.up(tmp / f"serve-first-{i}.log"):
             # the server itself is warm (a thread started, a function called); these functions are not
             httpx.get(f"{s.base}/warmup/latest/hello", timeout=300)
             for lang, found in samples.items():
-                found.append(first_request(s.base, f"/hello-{lang}/latest/hello"))
+                found.append(first_request(s.base, f"/hello-{lang}/latest{path}"))
     out = {}
     for lang, found in samples.items():
         firsts, nexts = sorted(f for f, _ in found), sorted(n for _, n in found)

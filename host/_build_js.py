@@ -18,8 +18,10 @@ INSTALL_NODE = ("Node.js 20 or newer was not found on PATH; JavaScript and TypeS
                 "(https://nodejs.org, or apt-get install nodejs npm)")
 JS_ENTRIES = ("src/app.ts", "src/app.js", "app.ts", "app.js", "src/index.ts", "src/index.js")
 """Where a function's app module is looked for when package.json names no `main`."""
-DISABLED_FEATURES = ["random", "stdio", "clocks", "http", "fetch-event"]
-"""componentize-js features a function does without: a pure component that imports no WASI."""
+DISABLED_FEATURES = ["http", "fetch-event"]
+"""componentize-js features a function does without: `fetch` (outbound HTTP goes through the manifest's
+allow-list, `http.send`). Clocks, randomness and stdio stay: without them `Date.now()` reads the build's
+time for ever, `Math.random()` repeats the same sequence in every instance, and `console` goes nowhere."""
 IMPORTS = {"log": "log", "config": "config", "kv": "kv", "sql": "sql", "outbound-http": "outboundHttp",
            "modules": "modules"}
 """The `function` world's imports and the name the SDK's `bindHost` knows each by."""

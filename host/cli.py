@@ -605,7 +605,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=summary, description=textwrap.fill(description, 100),
                               epilog=epilog or _EXIT_CODES, formatter_class=_HelpFormatter)
 
-    p = sub.add_parser("bindgen", help="generate typed Python/Rust bindings from any WIT package (--help for more)",
+    p = sub.add_parser("bindgen", help="generate typed Python/Rust/TypeScript bindings from any WIT package (--help for more)",
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_bindgen)

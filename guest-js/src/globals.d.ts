@@ -13,3 +13,7 @@ declare const console: {
   log(...data: unknown[]): void;
   error(...data: unknown[]): void;
 };
+
+declare const performance: {
+  now(): number;
+};

@@ -19,7 +19,8 @@ from wasmlet.registry import SqliteRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-REFERENCE = ["manifest.md", "config.md", "admin-api.md", "sdk-python.md", "sdk-rust.md", "troubleshooting.md"]
+REFERENCE = ["manifest.md", "config.md", "admin-api.md", "sdk-python.md", "sdk-rust.md", "sdk-js.md",
+             "troubleshooting.md"]
 
 
 def read(name: str) -> str:
@@ -176,6 +177,16 @@ def test_every_public_rust_sdk_name_is_documented() -> None:
 
 
 # -------------------------------------------------------------------- all of them
+
+
+def test_every_public_js_sdk_name_is_documented() -> None:
+    index = (ROOT / "guest-js" / "src" / "index.ts").read_text()
+    names = {n.strip().removeprefix("type ") for group in re.findall(r"export (?:type )?\{([^}]*)\}", index)
+             for n in group.split(",") if n.strip()}
+    assert {"App", "Request", "HostError", "sql"} <= names
+    text = read("sdk-js.md")
+    for name in sorted(names):
+        assert f"`{name}`" in text, f"wasmlet-guest's {name} is not in docs/sdk-js.md"
 
 
 def test_install_hints_are_quoted_as_the_build_prints_them() -> None:

@@ -19,10 +19,11 @@ function person(value: unknown): Person {
 const app = new App();
 app.static("/", "static/");
 
-// Logs method, path and status of every request.
+// Logs method, path, status and time of every request.
 app.use((req, next) => {
+  const start = performance.now();
   const resp = next(req);
-  log.info(`${req.method} ${req.path} -> ${resp.status}`);
+  log.info(`${req.method} ${req.path} -> ${resp.status} in ${(performance.now() - start).toFixed(2)} ms`);
   return resp;
 });
 
