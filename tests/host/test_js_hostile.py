@@ -6,7 +6,6 @@ status HTTP cannot carry is a 502, nothing survives between events, ungranted ca
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from guests import ROOT, build_guest
