@@ -17,6 +17,9 @@ from wasmlet.build import BuildError, _tool, build_js, build_python, build_rust,
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / ".wasmlet" / "test-build"
 CARGO_TARGET = ROOT / ".wasmlet" / "cargo-target"
+BUILD_CACHE = ROOT / ".wasmlet" / "build-cache"
+"""The checkout's own input-addressed build cache: a fresh clone builds every guest with its own tools,
+never from components another checkout left in the user's cache."""
 REQUIRE = os.environ.get("WASMLET_TEST_REQUIRE_ALL") == "1" or os.environ.get("CI") == "true"
 """In CI every service and toolchain must be there: what would be a skip is a failure."""
 
@@ -71,9 +74,9 @@ def build_guest(name: str, src: Path, language: str, wit: Path, world: str) -> P
     if language == "rust":
         build_rust(src, out, world=world, wit=wit, target_dir=CARGO_TARGET)
     elif language == "js":
-        build_js(src, out, world=world, wit=wit)
+        build_js(src, out, world=world, wit=wit, cache_dir=BUILD_CACHE)
     else:
-        build_python(src, out, world=world, wit=wit)
+        build_python(src, out, world=world, wit=wit, cache_dir=BUILD_CACHE)
     return out
 
 
