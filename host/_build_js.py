@@ -23,7 +23,7 @@ DISABLED_FEATURES = ["http", "fetch-event"]
 allow-list, `http.send`). Clocks, randomness and stdio stay: without them `Date.now()` reads the build's
 time for ever, `Math.random()` repeats the same sequence in every instance, and `console` goes nowhere."""
 IMPORTS = {"log": "log", "config": "config", "kv": "kv", "sql": "sql", "outbound-http": "outboundHttp",
-           "modules": "modules"}
+           "modules": "modules", "messaging": "messaging"}
 """The `function` world's imports and the name the SDK's `bindHost` knows each by."""
 
 

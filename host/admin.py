@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from ._openapi import document as openapi_document
 from .errors import LoadError
+from .events.checks import triggers_refused
 from .manifest import Manifest, ManifestError
 from .registry import RegistryError, SqliteRegistry, check_name
 from .runtime import Runtime
@@ -148,9 +149,10 @@ class AdminApp:
 
 
 def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
-              metrics: Callable[[], bytes] | None = None) -> AdminApp:
+              metrics: Callable[[], bytes] | None = None, messaging_sources: frozenset[str] = frozenset()) -> AdminApp:
     """The admin ASGI app; every route requires `Authorization: Bearer <token>` when a token is set.
-    `metrics` renders the public host's Prometheus metrics for `GET /metrics`."""
+    `metrics` renders the public host's Prometheus metrics for `GET /metrics`; `messaging_sources`
+    are the `[messaging.<label>]` sources this host has (what triggers may name)."""
 
     async def deploy(request: Request) -> Response:
         name = request.path_params["name"]
@@ -175,9 +177,12 @@ def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
         except ManifestError as exc:
             return _error(422, f"invalid manifest: {_short(str(exc))}")
         try:
-            await anyio.to_thread.run_sync(runtime.load, wasm)
+            compiled = await anyio.to_thread.run_sync(runtime.load, wasm)
         except LoadError as exc:
             return _error(422, f"invalid component: {_short(str(exc))}")
+        refused = triggers_refused(manifest, compiled.contract.version, messaging_sources)
+        if refused is not None:
+            return _error(422, f"invalid manifest: {refused}")
         version = await anyio.to_thread.run_sync(registry.deploy, name, wasm, manifest)
         return JSONResponse({"function": name, "version": version.version, "sha256": version.sha256}, status_code=201)
 

@@ -247,6 +247,21 @@ class Host:
             self._in_flight -= 1
             self._per_function[version.function] -= 1
 
+    async def deliver(self, version: Version, event: Event, rid: str) -> tuple[int, str]:
+        """Runs a non-HTTP event (a message, a schedule) with the function's limits, through the same
+        dispatcher as requests; returns the response's status and, for a failure, what went wrong."""
+        try:
+            compiled = await self.functions.compiled_for(version)
+        except NotLoadable as exc:
+            return 500, str(exc)
+        try:
+            response = await self._invoke(version, compiled, event, rid, small=True)
+        except _Reject as rejected:
+            return rejected.status, rejected.message
+        if not 100 <= response.status <= 599:
+            return 502, f"{version.function} answered status {response.status}"
+        return response.status, "" if response.status < 400 else _detail(response)
+
     async def _invoke(self, version: Version, compiled: CompiledFunction, event: Event, rid: str,
                       small: bool) -> Response:
         """Runs one invocation through the dispatcher and maps its failure to an HTTP error."""
@@ -295,6 +310,15 @@ class Host:
                         extra={"client": client[0], "method": scope["method"], "target": target, "status": status,
                                "bytes": sent, "ms": round(elapsed * 1000, 3), "function": fn, "version": ver,
                                "request_id": rid})
+
+
+def _detail(response: Response) -> str:
+    """A failure response's body, short, for a dead letter's reason."""
+    try:
+        text = body_bytes(response.body).decode("utf-8", errors="replace")
+    except BodyError:
+        return f"status {response.status}"
+    return escape_control(text[:300]) or f"status {response.status}"
 
 
 def _request_id(scope: Scope) -> str:

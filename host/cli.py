@@ -334,19 +334,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                     dispatch="auto" if config.server.inline_budget_ms > 0 else "thread",
                                     inline_budget_ms=max(1, config.server.inline_budget_ms),
                                     **_request_limits(config.server))
-            app = Host(runtime, registry, settings, config.backends())
+            backends = config.backends()
+            app = Host(runtime, registry, settings, backends)
             listeners = [Listener(app, host, port, f"functions (worker {index})" if sock else "functions", sock)]
             if index == 0:  # one admin API per host, whatever the number of workers
-                admin = admin_app(registry, runtime, config.admin_token, metrics=app.metrics.render)
+                admin = admin_app(registry, runtime, config.admin_token, metrics=app.metrics.render,
+                                  messaging_sources=frozenset(config.messaging))
                 listeners.append(Listener(admin, admin_host, admin_port, "admin API"))
+            background = _event_runners(config, app, registry, backends, index)
 
             async def main() -> None:
-                await serve(listeners, server=server, grace_s=config.server.grace_seconds,
+                await serve(listeners, server=server, grace_s=config.server.grace_seconds, background=background,
                             limits=_connection_limits(config.server), on_grace_over=lambda: _stop_everything(engine))
 
             try:
                 run(main, backend=args.backend or config.server.backend)
             finally:
+                backends.close_messaging()
                 telemetry.shutdown()  # a forked worker leaves by os._exit: export what is queued first
         registry.close()
         return 0
@@ -359,6 +363,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(_bind_failure(host, port, exc)) from None
     return run_workers(workers, lambda index: worker(index, sockets[index]), sockets)
+
+
+def _event_runners(config: Any, app: Any, registry: Any, backends: Any, index: int) -> list[Any]:
+    """The background tasks that run a host's triggers: message consumers in every worker (JetStream's
+    durable consumers split the messages), schedules in worker 0 (one timer per host)."""
+    from .events.runner import TriggerRunner
+    from .events.schedules import ScheduleRunner
+
+    tasks: list[Any] = []
+    if config.messaging:
+        tasks.append(TriggerRunner(app, registry, backends.messaging, worker_threads=config.server.worker_threads).run)
+    if index == 0:
+        label = config.server.schedule_source
+        source = backends.messaging(label) if label else None
+        tasks.append(ScheduleRunner(app, registry, source).run)
+    return tasks
 
 
 def _bind_failure(host: str, port: int, exc: OSError) -> str:

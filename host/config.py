@@ -48,6 +48,9 @@ class ServerConfig:
     examples, for more resident memory per worker (about the guest's dirty pages per worker thread)."""
     pool_keep_resident_mb: int = 32
     """With `instance_pool`: how much of a freed instance's linear memory stays resident and is reset in place."""
+    schedule_source: str = ""
+    """A `[messaging.<label>]` NATS source through which several hosts agree on who runs each due
+    schedule (JetStream deduplication); empty: this host fires its functions' schedules alone."""
 
     def __post_init__(self) -> None:
         _check_types("server", self)
@@ -107,10 +110,12 @@ class Config:
     sql: dict[str, Any] = field(default_factory=dict)
     """Runtime config: `[sql.<label>]` tables (type = "sqlite" | "postgres" | "mysql", url, path)."""
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    messaging: dict[str, Any] = field(default_factory=dict)
+    """Runtime config: `[messaging.<label>]` tables (type = "nats", url, stream, subjects)."""
 
     def backends(self) -> Backends:
         try:
-            return Backends(self.data_dir, self.kv, self.sql)
+            return Backends(self.data_dir, self.kv, self.sql, self.messaging)
         except BackendConfigError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -138,14 +143,15 @@ class Config:
                     raise ConfigError(f"{key} must be a string (a path), not {data[key]!r}")
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql", "telemetry"}
+        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql", "messaging", "telemetry"}
         if unknown and is_function_manifest(data):
             raise ConfigError(f"{path}: this is a function's manifest (function.toml), not a server config")
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
         data_dir = base / data.get("data_dir", ".wasmlet/data")
         cache_dir = base / data["cache_dir"] if "cache_dir" in data else None
-        config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"), telemetry)
+        config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"), telemetry,
+                     _table(data, "messaging"))
         try:
             config.backends()  # validate now, connect later
         except ConfigError as exc:
@@ -179,10 +185,10 @@ def is_function_manifest(data: dict[str, Any]) -> bool:
     """A parsed TOML file is a function's manifest (the old `wasmlet.toml` in a source folder) rather
     than a server config: it has manifest-only sections, or `[kv]`/`[sql]` grant lists instead of
     `[kv.<label>]` backend tables."""
-    if set(data) & {"limits", "config", "outbound_http", "modules"}:
+    if set(data) & {"limits", "config", "outbound_http", "modules", "triggers"}:
         return True
     return any(isinstance(data.get(name), dict) and any(not isinstance(v, dict) for v in data[name].values())
-               for name in ("kv", "sql"))
+               for name in ("kv", "sql", "messaging"))
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool}

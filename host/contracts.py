@@ -18,12 +18,12 @@ from typing import Any
 
 from wasmtime.component import Component, Linker
 
-from .bindings import faas, faas_0_1_0
+from .bindings import faas, faas_0_1_0, faas_0_2_0
 from .bindings._abi import Err, Ok, Some
 from .bodies import body_bytes
 from .capabilities._packed import unpack_rows
 
-NEWEST = "0.2.0"
+NEWEST = "0.3.0"
 LEGACY_CONTRACT = "0.1.0"
 
 
@@ -102,6 +102,39 @@ class Converter:
             plan = self._plans[kind] = (getattr(self.target, kind.__name__), tuple(f.name for f in dataclasses.fields(value)))
         cls, names = plan
         return cls(*(self(getattr(value, n)) for n in names))
+
+
+# ------------------------------------------------------------------------- 0.2.0
+
+_to_0_2 = Converter(faas_0_2_0)
+"""Newest → 0.2.0: every value a 0.2.0 guest can receive has a same-named class there (a `message` or
+`schedule` event never reaches one: triggers are refused at deploy for components before 0.3.0)."""
+_from_0_2 = Converter(faas)
+"""0.2.0 → newest: every 0.2.0 value exists unchanged in the newest version."""
+
+
+class _SameShape:
+    """One interface of the newest version as an earlier version whose functions and types are the
+    same (only the classes differ): arguments are rebuilt as the newest's, results as the earlier's."""
+
+    def __init__(self, newest: Any, to_old: Converter, from_old: Converter) -> None:
+        self._newest, self._to_old, self._from_old = newest, to_old, from_old
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._newest, name)
+        to_old, from_old = self._to_old, self._from_old
+
+        def call(*args: Any) -> Any:
+            return to_old(method(*(from_old(a) for a in args)))
+
+        setattr(self, name, call)  # looked up once per invocation and interface
+        return call
+
+
+def _imports_0_2(newest: faas.FunctionImports) -> faas_0_2_0.FunctionImports:
+    """0.2.0 imports every interface of the newest but `messaging`, with the same shapes."""
+    return faas_0_2_0.FunctionImports(*(_SameShape(getattr(newest, name), _to_0_2, _from_0_2)
+                                        for name in ("log", "config", "kv", "sql", "outbound_http", "modules")))
 
 
 # ------------------------------------------------------------------------- 0.1.0
@@ -203,6 +236,7 @@ def _imports_0_1(newest: faas.FunctionImports) -> faas_0_1_0.FunctionImports:
 
 CONTRACTS: dict[str, Contract] = {
     NEWEST: Contract(NEWEST, faas, lambda v: v, lambda v: v, lambda imports: imports),
+    "0.2.0": Contract("0.2.0", faas_0_2_0, _to_0_2, _from_0_2, _imports_0_2),
     LEGACY_CONTRACT: Contract(LEGACY_CONTRACT, faas_0_1_0, _to_0_1, _from_0_1, _imports_0_1),
 }
 """Every contract version the host serves, newest first."""

@@ -9,6 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .events.triggers import TriggerError, Triggers, parse_triggers
+
 MiB = 1024 * 1024
 DEFAULT_PORTS = {"http": 80, "https": 443}
 RESERVED_ENV_PREFIX = "WASMLET_"
@@ -120,12 +122,15 @@ class Grants:
     """Outbound HTTP origins: `https://api.example.com`, `http://127.0.0.1:*`, `https://*.example.com`."""
     modules: tuple[str, ...] = ()
     """Functions it may call: `name` (any version) or `name/version`."""
+    publish: tuple[tuple[str, str], ...] = ()
+    """Where it may publish: (source label, subject pattern) pairs, from `"source:pattern"` entries."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": {**dict(self.config), **({"env": list(self.env)} if self.env else {})},
             "kv": {"stores": list(self.kv)}, "sql": {"databases": list(self.sql)},
             "outbound_http": {"allowed_hosts": list(self.allowed_hosts)}, "modules": {"allowed": list(self.modules)},
+            "messaging": {"publish": [f"{source}:{subject}" for source, subject in self.publish]},
         }
 
 
@@ -167,7 +172,24 @@ def _grants(data: dict[str, Any]) -> Grants:
         except ValueError as exc:
             raise ManifestError(f"outbound_http.allowed_hosts: {exc}") from None
     return Grants(tuple(values), env, _str_list(data, "kv", "stores"), _str_list(data, "sql", "databases"),
-                  hosts, _str_list(data, "modules", "allowed"))
+                  hosts, _str_list(data, "modules", "allowed"), _publish(_str_list(data, "messaging", "publish")))
+
+
+def _publish(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`"source:subject-pattern"` entries as pairs, each pattern checked."""
+    from .events._subjects import check_pattern
+
+    out = []
+    for entry in entries:
+        source, sep, pattern = entry.partition(":")
+        if not sep or not source or not pattern:
+            raise ManifestError(f"messaging.publish: {entry!r} is not \"source:subject\" (e.g. \"events:orders.*\")")
+        try:
+            check_pattern(pattern)
+        except ValueError as exc:
+            raise ManifestError(f"messaging.publish: {exc}") from None
+        out.append((source, pattern))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -188,6 +210,7 @@ class Manifest:
     max_log_lines: int = Limits.max_log_lines
     max_log_bytes: int = Limits.max_log_bytes
     grants: Grants = Grants()
+    triggers: Triggers = Triggers()
 
     @cached_property
     def limits(self) -> Limits:
@@ -195,12 +218,12 @@ class Manifest:
         return Limits(**{name: getattr(self, name) for name in _LIMIT_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:
-        limits = {k: v for k, v in asdict(self).items() if k != "grants" and k != "limits"}
-        return {"limits": limits, **self.grants.to_dict()}
+        limits = {k: v for k, v in asdict(self).items() if k not in ("grants", "limits", "triggers")}
+        return {"limits": limits, **self.grants.to_dict(), "triggers": self.triggers.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        unknown = set(data) - {"limits", "config", "kv", "sql", "outbound_http", "modules"}
+        unknown = set(data) - {"limits", "config", "kv", "sql", "outbound_http", "modules", "messaging", "triggers"}
         if unknown:
             raise ManifestError(f"unknown manifest section(s): {', '.join(sorted(unknown))}")
         limits = data.get("limits", {})
@@ -214,7 +237,11 @@ class Manifest:
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ManifestError(f"limits.{key}: expected an integer in {lo}..{hi}, got {value!r}")
             values[key] = value
-        return cls(**values, grants=_grants(data))
+        try:
+            triggers = parse_triggers(data.get("triggers"))
+        except TriggerError as exc:
+            raise ManifestError(str(exc)) from None
+        return cls(**values, grants=_grants(data), triggers=triggers)
 
     @classmethod
     def from_toml(cls, text: str) -> Manifest:

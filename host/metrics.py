@@ -27,6 +27,17 @@ class Metrics:
                              registry=self.registry)
         self.process.set(os.getpid())
         self.in_flight = Gauge("wasmlet_invocations_in_flight", "Invocations running now", registry=self.registry)
+        self.deliveries = Counter("wasmlet_message_deliveries", "Messages delivered to functions, by outcome "
+                                  "(acked, retried, dead-lettered)", ["function", "outcome"], registry=self.registry)
+        self.redeliveries = Counter("wasmlet_message_redeliveries", "Deliveries of a message after its first",
+                                    ["function"], registry=self.registry)
+        self.dead_letters = Counter("wasmlet_dead_letters", "Messages given up on and published to the dead-letter "
+                                    "subject", ["function"], registry=self.registry)
+        self.schedule_runs = Counter("wasmlet_schedule_runs", "Schedules that came due and ran, by outcome",
+                                     ["function", "outcome"], registry=self.registry)
+        self.delivery_lag = Histogram("wasmlet_message_delivery_seconds", "From receipt to settlement of a message",
+                                      ["function"], registry=self.registry,
+                                      buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30))
 
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 

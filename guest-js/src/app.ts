@@ -1,5 +1,7 @@
-/** The app: routes by method and path pattern, onion middleware, static files. */
+/** The app: routes by method and path pattern, onion middleware, static files; message handlers by
+ * subject pattern and schedule handlers by name. */
 
+import { Message, Schedule, checkPattern, subjectMatches } from "./events.js";
 import { HostError } from "./host.js";
 import { Rejection, Request, Response, dumps } from "./http.js";
 import { StaticDir } from "./static.js";
@@ -12,6 +14,10 @@ export type Handler = (req: Request) => Reply;
 export type Next = (req: Request) => Response;
 /** A middleware: `(request, next) => response`; the first added is the outermost. */
 export type Middleware = (req: Request, next: Next) => Response;
+/** A message handler: nothing acknowledges the message (200), anything else answers as a route's reply. */
+export type MessageHandler = (msg: Message) => Reply | void;
+/** A schedule handler: nothing answers 200, anything else as a route's reply. */
+export type ScheduleHandler = (schedule: Schedule) => Reply | void;
 
 /** What a handler returned, as a response. */
 export function toResponse(value: Reply): Response {
@@ -77,6 +83,18 @@ class Route {
   }
 }
 
+/** Runs a message or schedule handler: nothing is 200; a HostError or Rejection answers as on a route. */
+function reply<E>(handler: (event: E) => Reply | void, event: E): Response {
+  try {
+    const value = handler(event);
+    return value === undefined || value === null ? new Response(200) : toResponse(value as Reply);
+  } catch (err) {
+    if (err instanceof Rejection) return err.response;
+    if (err instanceof HostError) return err.response();
+    throw err;
+  }
+}
+
 function decode(part: string): string {
   try {
     return decodeURIComponent(part);
@@ -85,11 +103,13 @@ function decode(part: string): string {
   }
 }
 
-/** A function's routes, middleware and static folders. */
+/** A function's routes, middleware, static folders, message and schedule handlers. */
 export class App {
   readonly #routes: Route[] = [];
   readonly #middleware: Middleware[] = [];
   readonly #statics: StaticDir[] = [];
+  readonly #messages: Array<[string, MessageHandler]> = [];
+  readonly #schedules: Array<[string, ScheduleHandler]> = [];
 
   /** Registers a handler; `:name` (or `{name}`) is a path parameter, `*name` the rest of the path. */
   route(methods: string[], path: string, handler: Handler): this {
@@ -127,6 +147,33 @@ export class App {
   static(prefix: string, folder: string): this {
     this.#statics.push(new StaticDir(prefix, folder));
     return this;
+  }
+
+  /** Handles messages whose subject matches `pattern` (`*` one token, a last `>` the rest); the first match wins. */
+  message(pattern: string, handler: MessageHandler): this {
+    checkPattern(pattern);
+    this.#messages.push([pattern, handler]);
+    return this;
+  }
+
+  /** Handles the manifest's schedule `name` when it comes due. */
+  schedule(name: string, handler: ScheduleHandler): this {
+    this.#schedules.push([name, handler]);
+    return this;
+  }
+
+  /** Runs the first handler whose pattern matches the subject (no middleware); 404 when none does. */
+  handleMessage(msg: Message): Response {
+    const found = this.#messages.find(([pattern]) => subjectMatches(pattern, msg.subject));
+    if (found === undefined) return Response.error(404, `no handler for message on ${msg.subject}`);
+    return reply(found[1], msg);
+  }
+
+  /** Runs the handler registered for the schedule's name (no middleware); 404 when there is none. */
+  handleSchedule(schedule: Schedule): Response {
+    const found = this.#schedules.find(([name]) => name === schedule.name);
+    if (found === undefined) return Response.error(404, `no handler for schedule ${schedule.name}`);
+    return reply(found[1], schedule);
   }
 
   /** Runs a request through the middleware and the routes (unit tests call this directly). */

@@ -5,13 +5,14 @@
  */
 
 /// <reference path="./faas.d.ts" />
-import type * as Config from "wasmlet:faas/config@0.2.0";
-import type * as Kv from "wasmlet:faas/kv@0.2.0";
-import type * as Log from "wasmlet:faas/log@0.2.0";
-import type * as Modules from "wasmlet:faas/modules@0.2.0";
-import type * as Outbound from "wasmlet:faas/outbound-http@0.2.0";
-import type * as Sql from "wasmlet:faas/sql@0.2.0";
-import type { Body } from "wasmlet:faas/types@0.2.0";
+import type * as Config from "wasmlet:faas/config@0.3.0";
+import type * as Kv from "wasmlet:faas/kv@0.3.0";
+import type * as Log from "wasmlet:faas/log@0.3.0";
+import type * as Messaging from "wasmlet:faas/messaging@0.3.0";
+import type * as Modules from "wasmlet:faas/modules@0.3.0";
+import type * as Outbound from "wasmlet:faas/outbound-http@0.3.0";
+import type * as Sql from "wasmlet:faas/sql@0.3.0";
+import type { Body } from "wasmlet:faas/types@0.3.0";
 
 import { Request, Response } from "./http.js";
 
@@ -23,6 +24,7 @@ export interface HostBindings {
   sql: typeof Sql;
   outboundHttp: typeof Outbound;
   modules: typeof Modules;
+  messaging: typeof Messaging;
 }
 
 let host: HostBindings | undefined;
@@ -250,6 +252,16 @@ export const http = {
   },
   get(url: string, headers: Array<[string, string]> = []): Response {
     return http.send("GET", url, headers);
+  },
+};
+
+// ------------------------------------------------------------------ messaging
+/** Publishing to message brokers, by source label and subject, as the manifest grants. */
+export const messaging = {
+  /** Publishes `payload` (text is sent as UTF-8) with `headers`; returns once the broker has it. */
+  publish(source: string, subject: string, payload: Uint8Array | string, headers: Array<[string, string]> = []): void {
+    const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+    unwrap(() => bound().messaging.publish(source, subject, bodyToWire(bytes), headers));
   },
 };
 

@@ -1,4 +1,5 @@
-"""The app: routes by method and path pattern, extractors, onion middleware, static files."""
+"""The app: routes by method and path pattern, extractors, onion middleware, static files;
+message handlers by subject pattern and schedule handlers by name."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from ._events import Message, MessageHandler, Schedule, ScheduleHandler, check_pattern, subject_matches
 from ._extract import EXTRACTOR_NAMES, Rejection, extractor_for, is_extractor
 from ._host import HostError
 from ._http import Request, Response, dumps
@@ -39,6 +41,17 @@ def to_response(value: Any) -> Response:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return Response(200, [("content-type", "application/json")], dumps(value))
     return Response(200, [("content-type", "application/json")], dumps(value))
+
+
+def _reply(handler: Callable[[Any], Any], event: Message | Schedule) -> Response:
+    """Runs a message or schedule handler: None acknowledges (200); a HostError or Rejection answers as on a route."""
+    try:
+        value = handler(event)
+    except HostError as err:
+        return err.response()
+    except Rejection as rejection:
+        return rejection.response
+    return Response(200) if value is None else to_response(value)
 
 
 def _unfillable(handler: Callable[..., Any], route: str, name: str, annotation: Any, params: list[str]) -> TypeError:
@@ -105,12 +118,14 @@ class _Route:
 
 
 class App:
-    """A function's routes, middleware and static folders."""
+    """A function's routes, middleware, static folders, message and schedule handlers."""
 
     def __init__(self) -> None:
         self._routes: list[_Route] = []
         self._middleware: list[Middleware] = []
         self._statics: list[StaticDir] = []
+        self._messages: list[tuple[str, MessageHandler]] = []
+        self._schedules: list[tuple[str, ScheduleHandler]] = []
         caller = sys._getframe(1).f_globals.get("__file__")
         self._base = os.path.dirname(os.path.abspath(caller)) if caller else None
 
@@ -146,6 +161,24 @@ class App:
     def static(self, prefix: str, folder: str) -> None:
         """Serves `folder` (relative to the app's module, shipped in the component) under `prefix`."""
         self._statics.append(StaticDir(prefix, folder, self._base))
+
+    def message(self, pattern: str) -> Callable[[MessageHandler], MessageHandler]:
+        """Decorator: handles messages whose subject matches `pattern` (`*` one token, a last `>` the rest)."""
+        check_pattern(pattern)
+
+        def register(handler: MessageHandler) -> MessageHandler:
+            self._messages.append((pattern, handler))
+            return handler
+
+        return register
+
+    def schedule(self, name: str) -> Callable[[ScheduleHandler], ScheduleHandler]:
+        """Decorator: handles the manifest's schedule `name` when it comes due."""
+        def register(handler: ScheduleHandler) -> ScheduleHandler:
+            self._schedules.append((name, handler))
+            return handler
+
+        return register
 
     # ------------------------------------------------------------ handling
     def handle(self, req: Request) -> Response:
@@ -184,6 +217,20 @@ class App:
         if allowed:
             return Response.error(405, f"method {req.method} not allowed").with_header("allow", ", ".join(allowed))
         return Response.error(404, f"no route for {req.method} {req.path}")
+
+    def handle_message(self, msg: Message) -> Response:
+        """Runs the first handler whose pattern matches the subject (no middleware); 404 when none does."""
+        for pattern, handler in self._messages:
+            if subject_matches(pattern, msg.subject):
+                return _reply(handler, msg)
+        return Response.error(404, f"no handler for message on {msg.subject}")
+
+    def handle_schedule(self, schedule: Schedule) -> Response:
+        """Runs the handler registered for the schedule's name (no middleware); 404 when there is none."""
+        for name, handler in self._schedules:
+            if name == schedule.name:
+                return _reply(handler, schedule)
+        return Response.error(404, f"no handler for schedule {schedule.name}")
 
     # ------------------------------------------------------------ component
     def export(self) -> type:

@@ -1,9 +1,10 @@
-"""Between componentize-py's generated bindings and the SDK's request and response."""
+"""Between componentize-py's generated bindings and the SDK's request, message, schedule and response."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._events import Message, Schedule
 from ._http import Request, Response
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def body_from_wire(types: Any, body: Any) -> bytes:
 
 
 def request_from_wire(types: Any, event: Any) -> Request:
+    """The SDK request for an `http` or `call` event."""
     caller = None
     wire = event.value
     if isinstance(event, types.Event_Call):
@@ -37,7 +39,28 @@ def request_from_wire(types: Any, event: Any) -> Request:
                    wire.mount, {}, caller)
 
 
+def message_from_wire(types: Any, wire: Any) -> Message:
+    """The SDK message for a wire `message` record (the payload as its exact bytes)."""
+    return Message(wire.source, wire.subject, body_from_wire(types, wire.payload), list(wire.headers), wire.attempt,
+                   wire.id)
+
+
+def schedule_from_wire(wire: Any) -> Schedule:
+    """The SDK schedule for a wire `schedule` record."""
+    return Schedule(wire.name, wire.due_ms)
+
+
+def handle_event(app: App, types: Any, event: Any) -> Response:
+    """Dispatches a wire event: a message or a schedule to its handler, a request or call through the router."""
+    if isinstance(event, types.Event_Message):
+        return app.handle_message(message_from_wire(types, event.value))
+    if isinstance(event, types.Event_Schedule):
+        return app.handle_schedule(schedule_from_wire(event.value))
+    return app.handle(request_from_wire(types, event))
+
+
 def response_to_wire(types: Any, resp: Response) -> Any:
+    """The wire response for an SDK response."""
     return types.Response(resp.status, list(resp.headers), body_to_wire(types, resp.body))
 
 
@@ -46,7 +69,7 @@ def world_for(app: App) -> type:
         # Imported now, while the component is built: only modules imported then exist at run time.
         import componentize_py_types  # noqa: F401
         import wit_world
-        from wit_world.imports import config, kv, log, modules, outbound_http, sql, types  # noqa: F401
+        from wit_world.imports import config, kv, log, messaging, modules, outbound_http, sql, types  # noqa: F401
     except ImportError:  # plain CPython (unit tests): nothing to export to
 
         class Unbound:
@@ -57,7 +80,7 @@ def world_for(app: App) -> type:
 
     class WitWorld(wit_world.WitWorld):  # type: ignore[misc, name-defined]
         def handle(self, event: Any) -> Any:
-            return response_to_wire(types, app.handle(request_from_wire(types, event)))
+            return response_to_wire(types, handle_event(app, types, event))
 
     _freeze_heap()
     return WitWorld

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json as _json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from ._component import body_from_wire, body_to_wire
@@ -17,6 +18,7 @@ try:
     from wit_world.imports import config as _config
     from wit_world.imports import kv as _kv
     from wit_world.imports import log as _log
+    from wit_world.imports import messaging as _messaging
     from wit_world.imports import modules as _modules
     from wit_world.imports import outbound_http as _outbound_http
     from wit_world.imports import sql as _sql
@@ -168,6 +170,17 @@ class _Http:
         return self.send("GET", url, headers)
 
 
+class _Messaging:
+    """Publishing to message brokers, by source label and subject, as the manifest grants."""
+
+    def publish(self, source: str, subject: str, payload: bytes | str,
+                headers: Sequence[tuple[str, str]] = ()) -> None:
+        """Publishes `payload` (text is sent as UTF-8) with `headers`; returns once the broker has it."""
+        _require()
+        data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+        _unwrap(_messaging.publish, source, subject, body_to_wire(_types, data), [(k, v) for k, v in headers])
+
+
 def call(module: str, request: Request) -> Response:
     """Calls another function on the same host (`name` or `name/version`)."""
     _require()
@@ -182,3 +195,4 @@ config = _Config()
 kv = _Kv()
 sql = _Sql()
 http = _Http()
+messaging = _Messaging()

@@ -118,6 +118,15 @@ impl From<bindings::OutboundHttpError> for HostError {
     }
 }
 
+impl From<bindings::MessagingError> for HostError {
+    fn from(e: bindings::MessagingError) -> HostError {
+        match e {
+            bindings::MessagingError::Denied(m) => HostError::Denied(m),
+            bindings::MessagingError::Failed(m) => HostError::Failed(m),
+        }
+    }
+}
+
 impl From<bindings::ModulesError> for HostError {
     fn from(e: bindings::ModulesError) -> HostError {
         match e {
@@ -262,6 +271,36 @@ pub mod outbound {
     }
 }
 
+/// Publishing to message brokers, by source label and subject, as the manifest grants.
+pub mod messaging {
+    use super::HostError;
+    use crate::bindings::{Body, MessagingError};
+
+    type Publish = fn(&str, &str, &Body, &[(String, String)]) -> Result<(), MessagingError>;
+
+    /// Publishes `payload` (bytes, or text as UTF-8) with `headers` to `subject` on the source
+    /// labelled `source`; returns once the broker has it.
+    pub fn publish<P: AsRef<[u8]>>(
+        source: &str,
+        subject: &str,
+        payload: P,
+        headers: &[(String, String)],
+    ) -> Result<(), HostError> {
+        publish_with(crate::bindings::messaging::publish, source, subject, payload.as_ref(), headers)
+    }
+
+    /// Sends the payload as a body (text when UTF-8, octets otherwise) through `send`.
+    pub(crate) fn publish_with(
+        send: Publish,
+        source: &str,
+        subject: &str,
+        payload: &[u8],
+        headers: &[(String, String)],
+    ) -> Result<(), HostError> {
+        send(source, subject, &crate::http::body_to_wire(payload.to_vec()), headers).map_err(HostError::from)
+    }
+}
+
 /// Calls another function on the same host (`name` or `name/version`).
 pub fn call(module: &str, request: Request) -> Result<Response, HostError> {
     bindings::modules::call(module, &request.into_wire()).map(Response::from_wire).map_err(HostError::from)
@@ -319,6 +358,41 @@ mod tests {
         }
         assert_eq!(get(&r, "/a/k").body_text(), "value of k");
         assert_eq!(get(&r, "/b/k").status, 200);
+    }
+
+    /// Stands in for the `publish` import: records what it was sent, fails on `denied.*` and `failed.*`.
+    fn fake_publish(
+        _source: &str,
+        subject: &str,
+        payload: &bindings::Body,
+        headers: &[(String, String)],
+    ) -> Result<(), bindings::MessagingError> {
+        match subject {
+            "denied.x" => Err(bindings::MessagingError::Denied("publish to denied.x on nats is not granted".into())),
+            "failed.x" => Err(bindings::MessagingError::Failed("broker unreachable".into())),
+            "text" => {
+                assert_eq!(*payload, bindings::Body::Text("héllo".into()));
+                assert_eq!(headers.to_vec(), vec![("k".to_string(), "v".to_string())]);
+                Ok(())
+            }
+            _ => {
+                assert_eq!(*payload, bindings::Body::Octets("\u{0}\u{ff}".into()));
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn publish_sends_a_body_and_maps_errors() {
+        use messaging::publish_with;
+        let headers = vec![("k".to_string(), "v".to_string())];
+        assert_eq!(publish_with(fake_publish, "nats", "text", "héllo".as_bytes(), &headers), Ok(()));
+        assert_eq!(publish_with(fake_publish, "nats", "bytes", &[0u8, 255], &[]), Ok(()));
+        let denied = publish_with(fake_publish, "nats", "denied.x", b"", &[]).unwrap_err();
+        assert_eq!(denied, HostError::Denied("publish to denied.x on nats is not granted".into()));
+        assert_eq!(denied.into_response().status, 403);
+        let failed = publish_with(fake_publish, "nats", "failed.x", b"", &[]).unwrap_err();
+        assert_eq!((failed.kind(), failed.status()), ("failed", 500));
     }
 
     #[test]

@@ -58,11 +58,8 @@ impl Request {
         self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    pub(crate) fn from_event(event: bindings::Event) -> Request {
-        let (req, caller) = match event {
-            bindings::Event::Http(req) => (req, None),
-            bindings::Event::Call(call) => (call.request, Some(call.caller)),
-        };
+    /// The SDK request for a wire request (`caller` is set for a module call).
+    pub(crate) fn from_wire(req: bindings::Request, caller: Option<String>) -> Request {
         let body = body_from_wire(req.body);
         Request {
             method: req.method,

@@ -1,10 +1,12 @@
 //! The wasmlet guest SDK for Rust: write only the handler.
 //!
 //! ```ignore
-//! use wasmlet_guest::{Json, Path, Query, Router};
+//! use wasmlet_guest::{Message, Path, Router};
 //!
 //! fn app() -> Router {
-//!     Router::new().get("/api/capitalize/:word", |Path(word): Path<String>| word.to_uppercase())
+//!     Router::new()
+//!         .get("/api/capitalize/:word", |Path(word): Path<String>| word.to_uppercase())
+//!         .message("orders.*", |msg: Message| wasmlet_guest::log::info(&msg.text()))
 //! }
 //! wasmlet_guest::export!(app);
 //! ```
@@ -16,6 +18,7 @@
 pub mod abi;
 pub mod bindings;
 pub mod build;
+pub mod events;
 pub mod extract;
 pub mod host;
 pub mod http;
@@ -24,8 +27,9 @@ pub mod router;
 pub mod runtime;
 pub mod static_files;
 
+pub use events::{IntoOutcome, Message, Schedule};
 pub use extract::{Body, FromRequest, Headers, Json, Params, Path, Query};
-pub use host::{call, config, kv, log, outbound, sql, HostError};
+pub use host::{call, config, kv, log, messaging, outbound, sql, HostError};
 pub use http::{Html, IntoResponse, Request, Response};
 pub use router::{Handler, Next, Router};
 pub use static_files::StaticDir;
@@ -49,7 +53,7 @@ impl<H: EventHandler> bindings::FunctionGuest for Entry<H> {
 
 #[doc(hidden)]
 pub fn dispatch(router: &Router, event: bindings::Event) -> bindings::Response {
-    router.handle(Request::from_event(event)).into_wire()
+    router.handle_event(event).into_wire()
 }
 
 /// Exports an [`EventHandler`] as the component's `handle`, with the SDK's

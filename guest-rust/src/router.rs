@@ -1,5 +1,8 @@
-//! The router: routes by method and path pattern, onion middleware, static files.
+//! The router: routes by method and path pattern, onion middleware, static files;
+//! message handlers by subject pattern and schedule handlers by name.
 
+use crate::bindings;
+use crate::events::{check_pattern, subject_matches, IntoOutcome, Message, Schedule};
 use crate::extract::FromRequest;
 use crate::http::{IntoResponse, Request, Response};
 use crate::static_files::StaticDir;
@@ -66,12 +69,16 @@ struct Route {
     handler: Box<dyn Fn(&Request) -> Response>,
 }
 
-/// Routes, middleware and static folders of one function.
+type EventHandlerFn<E> = Box<dyn Fn(E) -> Response>;
+
+/// Routes, middleware, static folders, message and schedule handlers of one function.
 #[derive(Default)]
 pub struct Router {
     routes: Vec<Route>,
     middleware: Vec<Middleware>,
     statics: Vec<(String, StaticDir)>,
+    messages: Vec<(String, EventHandlerFn<Message>)>,
+    schedules: Vec<(String, EventHandlerFn<Schedule>)>,
 }
 
 fn parse_pattern(path: &str) -> Vec<Segment> {
@@ -179,9 +186,57 @@ impl Router {
         self
     }
 
+    /// Handles messages whose subject matches `pattern` (`*` is one token, a last `>` the rest);
+    /// the first registered match wins. Panics if `>` is not the last token.
+    pub fn message<F, R>(mut self, pattern: &str, handler: F) -> Router
+    where
+        F: Fn(Message) -> R + 'static,
+        R: IntoOutcome,
+    {
+        check_pattern(pattern);
+        self.messages.push((pattern.into(), Box::new(move |msg| handler(msg).into_outcome())));
+        self
+    }
+
+    /// Handles the manifest's schedule `name` when it comes due.
+    pub fn schedule<F, R>(mut self, name: &str, handler: F) -> Router
+    where
+        F: Fn(Schedule) -> R + 'static,
+        R: IntoOutcome,
+    {
+        self.schedules.push((name.into(), Box::new(move |s| handler(s).into_outcome())));
+        self
+    }
+
     /// Handles one request through the middleware and the routes.
     pub fn handle(&self, req: Request) -> Response {
         self.run_from(0, req)
+    }
+
+    /// Runs the first handler whose pattern matches the subject (no middleware); 404 when none does.
+    pub fn handle_message(&self, msg: Message) -> Response {
+        match self.messages.iter().find(|(pattern, _)| subject_matches(pattern, &msg.subject)) {
+            Some((_, handler)) => handler(msg),
+            None => Response::error(404, &format!("no handler for message on {}", msg.subject)),
+        }
+    }
+
+    /// Runs the handler registered for the schedule's name (no middleware); 404 when there is none.
+    pub fn handle_schedule(&self, schedule: Schedule) -> Response {
+        match self.schedules.iter().find(|(name, _)| *name == schedule.name) {
+            Some((_, handler)) => handler(schedule),
+            None => Response::error(404, &format!("no handler for schedule {}", schedule.name)),
+        }
+    }
+
+    /// Handles one wire event: a request or call through the router, a message or schedule to its handler.
+    pub fn handle_event(&self, event: bindings::Event) -> Response {
+        match event {
+            bindings::Event::Http(req) => self.handle(Request::from_wire(req, None)),
+            bindings::Event::Call(call) => self.handle(Request::from_wire(call.request, Some(call.caller))),
+            bindings::Event::Message(msg) => self.handle_message(Message::from_wire(msg)),
+            bindings::Event::Schedule(s) => self.handle_schedule(Schedule::from_wire(s)),
+        }
     }
 
     fn run_from(&self, index: usize, req: Request) -> Response {
@@ -342,5 +397,97 @@ mod tests {
         let blocked = r.handle(Request::new("GET", "/").with_header("x-block", "1"));
         assert_eq!(blocked.status, 403);
         assert_eq!(*trace.borrow(), vec!["outer-in", "inner-in", "outer-out"]);
+    }
+
+    fn denied(_: Message) -> Result<(), crate::HostError> {
+        Err(crate::HostError::Denied("kv store `default` is not granted".into()))
+    }
+
+    fn parsed(msg: Message) -> Result<Json<serde_json::Value>, Response> {
+        let v: serde_json::Value = msg.json()?;
+        Ok(Json(serde_json::json!({ "n": v["n"], "attempt": msg.attempt, "h": msg.header("X-Trace") })))
+    }
+
+    fn events(seen: Rc<RefCell<Vec<String>>>) -> Router {
+        let (s1, s2, s3) = (seen.clone(), seen.clone(), seen);
+        Router::new()
+            .middleware(move |req: Request, next: Next| {
+                s1.borrow_mut().push("middleware".into());
+                next.run(req)
+            })
+            .message("orders.created", move |m: Message| s2.borrow_mut().push(format!("created {}", m.text())))
+            .message("orders.*.shipped", |m: Message| format!("shipped {}", m.subject))
+            .message("orders.>", |m: Message| (422, format!("rest {}", m.subject)))
+            .message("orders.created", |_: Message| "never")
+            .message("kv.>", denied)
+            .message("json", parsed)
+            .schedule("nightly", move |s: Schedule| s3.borrow_mut().push(format!("{} {}", s.name, s.due_ms)))
+            .schedule("broken", |_: Schedule| (503, "try later"))
+    }
+
+    #[test]
+    fn messages_dispatch_by_subject_first_match_wins_and_skip_middleware() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let r = events(seen.clone());
+        let ok = r.handle_message(Message::new("orders.created", "o-1"));
+        assert_eq!((ok.status, ok.body.len()), (200, 0));
+        assert_eq!(*seen.borrow(), vec!["created o-1".to_string()]);
+        let shipped = r.handle_message(Message::new("orders.eu.shipped", ""));
+        assert_eq!((shipped.status, shipped.body_text()), (200, "shipped orders.eu.shipped".to_string()));
+        let rest = r.handle_message(Message::new("orders.eu.shipped.late", ""));
+        assert_eq!((rest.status, rest.body_text()), (422, "rest orders.eu.shipped.late".to_string()));
+    }
+
+    #[test]
+    fn message_return_values_host_errors_and_no_handler() {
+        let r = events(Rc::new(RefCell::new(Vec::new())));
+        let refused = r.handle_message(Message::new("kv.read", ""));
+        assert_eq!(refused.status, 403);
+        assert_eq!(refused.body_text(), r#"{"error":"kv store `default` is not granted","kind":"denied"}"#);
+        let missing = r.handle_message(Message::new("payments.done", ""));
+        let body = r#"{"error":"no handler for message on payments.done"}"#;
+        assert_eq!((missing.status, missing.body_text()), (404, body.to_string()));
+        let mut msg = Message::new("json", r#"{"n": 7}"#).with_header("x-trace", "t");
+        msg.attempt = 3;
+        let ok = r.handle_message(msg);
+        assert_eq!(ok.body_text(), r#"{"attempt":3,"h":"t","n":7}"#);
+        let bad = r.handle_message(Message::new("json", "{"));
+        assert_eq!(bad.status, 400);
+        assert!(bad.body_text().contains("invalid JSON payload: "));
+    }
+
+    #[test]
+    fn schedules_dispatch_by_name() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let r = events(seen.clone());
+        assert_eq!(r.handle_schedule(Schedule::new("nightly", 1_767_225_600_000)).status, 200);
+        assert_eq!(*seen.borrow(), vec!["nightly 1767225600000".to_string()]);
+        assert_eq!(r.handle_schedule(Schedule::new("broken", 0)).status, 503);
+        let missing = r.handle_schedule(Schedule::new("hourly", 0));
+        let body = r#"{"error":"no handler for schedule hourly"}"#;
+        assert_eq!((missing.status, missing.body_text()), (404, body.to_string()));
+    }
+
+    #[test]
+    fn wire_events_are_dispatched_with_every_payload_byte() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        let expected = all.clone();
+        let r = Router::new()
+            .message(">", move |m: Message| Response::new(if m.payload == expected { 200 } else { 500 }))
+            .schedule("tick", |s: Schedule| format!("{}@{}", s.name, s.due_ms))
+            .get("/hi", || "hi");
+        let wire = bindings::Message {
+            source: "nats".into(),
+            subject: "a.b".into(),
+            payload: bindings::Body::Octets(crate::http::bytes_to_octets(&all)),
+            headers: Vec::new(),
+            attempt: 1,
+            id: "i".into(),
+        };
+        assert_eq!(r.handle_event(bindings::Event::Message(wire)).status, 200);
+        let tick = r.handle_event(bindings::Event::Schedule(bindings::Schedule { name: "tick".into(), due_ms: 5 }));
+        assert_eq!(tick.body_text(), "tick@5");
+        let req = Request::new("GET", "/hi").into_wire();
+        assert_eq!(r.handle_event(bindings::Event::Http(req)).body_text(), "hi");
     }
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..bindings.faas import FunctionImports
 from ..manifest import Grants
-from . import config, kv, log, modules, outbound_http, sql
+from . import config, kv, log, messaging, modules, outbound_http, sql
 from ._capability import Capability, HostServices
 from ._context import InvocationContext
 from ._traced import traced
@@ -26,9 +26,10 @@ CAPABILITIES: tuple[Capability, ...] = (
     kv.CAPABILITY,
     sql.CAPABILITY,
     outbound_http.CAPABILITY,
+    messaging.CAPABILITY,
     modules.CAPABILITY,
 )
-"""Every capability the `function` world imports; one line each."""
+"""Every capability the `function` world imports, in the order of the fields of `FunctionImports`."""
 
 ImportsFactory = Callable[[InvocationContext], FunctionImports]
 

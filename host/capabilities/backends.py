@@ -18,6 +18,7 @@ from .sql import MysqlSql, PostgresSql, SqlBackend, SqliteSql
 T = TypeVar("T")
 KV_TYPES = ("sqlite", "redis")
 SQL_TYPES = ("sqlite", "postgres", "mysql")
+MESSAGING_TYPES = ("nats",)
 
 
 class BackendConfigError(ValueError):
@@ -40,15 +41,41 @@ def _check(kind: str, tables: dict[str, Any], types: tuple[str, ...]) -> None:
             raise BackendConfigError(f"{kind}.{label}.allow_superuser: expected true or false")
 
 
+def _check_messaging(tables: dict[str, Any]) -> None:
+    """`[messaging.<label>]`: type = "nats", url, and optionally stream and subjects."""
+    for label, table in tables.items():
+        where = f"messaging.{label}"
+        if not isinstance(table, dict):
+            raise BackendConfigError(f"[{where}] must be a table")
+        unknown = set(table) - {"type", "url", "stream", "subjects"}
+        if unknown:
+            raise BackendConfigError(f"{where}.{sorted(unknown)[0]}: unknown key (expected type, url, stream, subjects)")
+        if table.get("type") not in MESSAGING_TYPES:
+            raise BackendConfigError(f"{where}.type: expected one of {', '.join(MESSAGING_TYPES)}, "
+                                     f"got {table.get('type')!r}")
+        if not isinstance(table.get("url"), str) or not table["url"]:
+            raise BackendConfigError(f"{where}.url: expected the server's URL (nats://host:4222)")
+        stream = table.get("stream")
+        if stream is not None and not (isinstance(stream, str) and stream.replace("_", "").replace("-", "").isalnum()):
+            raise BackendConfigError(f"{where}.stream: expected a JetStream stream name (letters, digits, - and _)")
+        subjects = table.get("subjects", [])
+        if not isinstance(subjects, list) or not all(isinstance(x, str) and x for x in subjects):
+            raise BackendConfigError(f"{where}.subjects: expected a list of subjects")
+
+
 class Backends:
     """Creates backends on first use and keeps them for the process."""
 
-    def __init__(self, data_dir: Path, kv: dict[str, Any] | None = None, sql: dict[str, Any] | None = None) -> None:
+    def __init__(self, data_dir: Path, kv: dict[str, Any] | None = None, sql: dict[str, Any] | None = None,
+                 messaging: dict[str, Any] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.kv_config = dict(kv or {})
         self.sql_config = dict(sql or {})
+        self.messaging_config = dict(messaging or {})
         _check("kv", self.kv_config, KV_TYPES)
         _check("sql", self.sql_config, SQL_TYPES)
+        _check_messaging(self.messaging_config)
+        self._messaging: dict[str, Any] = {}
         self._kv: dict[str, KvBackend] = {}
         self._sql: dict[str, SqlBackend] = {}
         self._lock = threading.Lock()
@@ -74,12 +101,28 @@ class Backends:
 
         return self._get(self._sql, self.sql_config, "SQL", label, make)
 
+    def messaging(self, label: str) -> Any:
+        """The messaging source `label` (`[messaging.<label>]`; there is no default)."""
+        def make(table: dict[str, Any]) -> Any:
+            from ..events.nats import NatsSource
+
+            return NatsSource(label, table["url"], table.get("stream"), tuple(table.get("subjects", [])))
+
+        return self._get(self._messaging, self.messaging_config, "messaging", label, make, default=False)
+
+    def close_messaging(self) -> None:
+        """Closes every messaging source's publishing connection (the host is stopping)."""
+        with self._lock:
+            made, self._messaging = self._messaging, {}
+        for source in made.values():
+            source.close()
+
     def _get(self, made: dict[str, T], config: dict[str, Any], kind: str, label: str,
-             make: Callable[[dict[str, Any]], T]) -> T:
+             make: Callable[[dict[str, Any]], T], default: bool = True) -> T:
         """The backend for `label`, created on first use; `default` is SQLite unless configured."""
         with self._lock:
             if label not in made:
-                table = config.get(label) or ({"type": "sqlite"} if label == "default" else None)
+                table = config.get(label) or ({"type": "sqlite"} if label == "default" and default else None)
                 if table is None:
                     raise LookupError(f"no {kind} backend is configured for label {label!r}")
                 made[label] = make(table)

@@ -1,4 +1,5 @@
-"""The Python guest SDK under plain CPython: router, extractors, middleware, static files."""
+"""The Python guest SDK under plain CPython: router, extractors, middleware, static files, messages,
+schedules and publishing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wasmlet_guest import App, Body, CallNext, Headers, HostError, Json, Query, Request, Response
+from wasmlet_guest import App, Body, CallNext, Headers, HostError, Json, Message, Query, Request, Response, Schedule, messaging
 from wasmlet_guest._static import etag
 
 
@@ -247,3 +248,203 @@ def test_a_middleware_host_error_is_answered_and_other_exceptions_still_raise() 
         app.handle(Request("GET", "/boom"))
     head = app.handle(Request("HEAD", "/boom", headers=[("x-gate", "1")]))
     assert (head.status, head.body) == (403, b"")
+
+
+# ------------------------------------------------------------------ messages and schedules (contract 0.3.0)
+
+
+@dataclass
+class _Wire:
+    """A stand-in for one componentize-py variant case or record: `value` and any fields."""
+
+    value: Any = None
+
+
+class _Msg:
+    def __init__(self, source: str, subject: str, payload: Any, headers: list[tuple[str, str]], attempt: int,
+                 id: str) -> None:
+        self.source, self.subject, self.payload, self.headers, self.attempt, self.id = (
+            source, subject, payload, headers, attempt, id)
+
+
+@dataclass
+class _Req:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: Any
+    mount: str
+
+
+def _wire_types() -> Any:
+    """A stand-in for `wit_world.imports.types`: the classes `_component` checks and builds."""
+    from types import SimpleNamespace
+
+    names = ["Body_Text", "Body_Octets", "Body_Bytes", "Event_Http", "Event_Call", "Event_Message", "Event_Schedule"]
+    return SimpleNamespace(**{n: type(n, (_Wire,), {}) for n in names})
+
+
+def _events_app() -> tuple[App, list[str]]:
+    app = App()
+    seen: list[str] = []
+
+    @app.middleware
+    def never(req: Request, call_next: CallNext) -> Response:
+        seen.append("middleware")
+        return call_next(req)
+
+    @app.message("orders.created")
+    def created(msg: Message) -> None:
+        seen.append(f"created {msg.text()}")
+
+    @app.message("orders.*.shipped")
+    def shipped(msg: Message) -> Response:
+        return Response.text(f"shipped {msg.subject}")
+
+    @app.message("orders.>")
+    def other(msg: Message) -> tuple[int, str]:
+        return 422, f"rest {msg.subject}"
+
+    @app.message("orders.created")  # shadowed: the first registered match wins
+    def second(msg: Message) -> str:
+        return "never"
+
+    @app.message("kv.>")
+    def denied(msg: Message) -> None:
+        raise HostError("denied", "kv store `default` is not granted")
+
+    @app.message("json")
+    def parsed(msg: Message) -> dict[str, Any]:
+        return {"n": msg.json()["n"], "attempt": msg.attempt, "id": msg.id, "h": msg.header("X-Trace")}
+
+    @app.schedule("nightly")
+    def nightly(s: Schedule) -> None:
+        seen.append(f"{s.name} {s.due_ms}")
+
+    @app.schedule("broken")
+    def broken(s: Schedule) -> tuple[int, str]:
+        return 503, "try later"
+
+    return app, seen
+
+
+@pytest.mark.parametrize(("pattern", "subject", "matches"), [
+    ("a.b", "a.b", True), ("a.b", "a.c", False), ("a.b", "a.b.c", False), ("a.b", "a", False),
+    ("a.*", "a.b", True), ("a.*", "a.b.c", False), ("a.*", "a", False), ("*.b.*", "x.b.y", True),
+    ("a.>", "a.b", True), ("a.>", "a.b.c.d", True), ("a.>", "a", False), (">", "anything.at.all", True),
+    ("*.>", "a", False), ("*.>", "a.b", True),
+])
+def test_subject_patterns_match_as_nats_does(pattern: str, subject: str, matches: bool) -> None:
+    from wasmlet_guest._events import subject_matches
+
+    assert subject_matches(pattern, subject) is matches
+
+
+def test_a_greater_than_before_the_last_token_fails_at_decoration() -> None:
+    with pytest.raises(ValueError, match="may only be the last token"):
+        App().message("a.>.b")
+
+
+def test_messages_dispatch_by_subject_first_match_wins_and_skip_middleware() -> None:
+    app, seen = _events_app()
+    ok = app.handle_message(Message("nats", "orders.created", b"o-1"))
+    assert (ok.status, ok.body) == (200, b"")
+    assert seen == ["created o-1"]  # no middleware: it is HTTP middleware
+    shipped = app.handle_message(Message(subject="orders.eu.shipped"))
+    assert (shipped.status, shipped.body) == (200, b"shipped orders.eu.shipped")
+    rest = app.handle_message(Message(subject="orders.eu.shipped.late"))
+    assert (rest.status, rest.body) == (422, b"rest orders.eu.shipped.late")
+
+
+def test_message_return_values_host_errors_and_no_handler() -> None:
+    app, _ = _events_app()
+    denied = app.handle_message(Message(subject="kv.read"))
+    assert denied.status == 403
+    assert json.loads(denied.body) == {"error": "kv store `default` is not granted", "kind": "denied"}
+    missing = app.handle_message(Message(subject="payments.done"))
+    assert (missing.status, json.loads(missing.body)) == (404, {"error": "no handler for message on payments.done"})
+    parsed = app.handle_message(Message(subject="json", payload=b'{"n": 7}', headers=[("x-trace", "t")], attempt=3,
+                                        id="m-9"))
+    assert json.loads(parsed.body) == {"n": 7, "attempt": 3, "id": "m-9", "h": "t"}
+    bad = app.handle_message(Message(subject="json", payload=b"{"))
+    assert bad.status == 400 and json.loads(bad.body)["error"].startswith("invalid JSON payload: ")
+
+
+def test_schedules_dispatch_by_name() -> None:
+    app, seen = _events_app()
+    assert app.handle_schedule(Schedule("nightly", 1_767_225_600_000)).status == 200
+    assert seen == ["nightly 1767225600000"]
+    assert app.handle_schedule(Schedule("broken", 0)).status == 503
+    missing = app.handle_schedule(Schedule("hourly", 0))
+    assert (missing.status, json.loads(missing.body)) == (404, {"error": "no handler for schedule hourly"})
+
+
+def test_wire_events_are_dispatched_and_every_payload_byte_is_kept() -> None:
+    from wasmlet_guest._component import handle_event
+
+    types = _wire_types()
+    app = App()
+    got: list[Message] = []
+    app.message(">")(got.append)
+    app.schedule("tick")(lambda s: f"{s.name}@{s.due_ms}")
+    app.get("/hi")(lambda: "hi")
+    all_bytes = bytes(range(256))
+    for body in (types.Body_Octets(all_bytes.decode("latin-1")), types.Body_Bytes(list(all_bytes))):
+        event = types.Event_Message(_Msg("nats", "a.b", body, [("k", "v")], 2, "id-1"))
+        assert handle_event(app, types, event).status == 200
+    assert [m.payload for m in got] == [all_bytes, all_bytes]
+    assert (got[0].source, got[0].subject, got[0].headers, got[0].attempt, got[0].id) == ("nats", "a.b", [("k", "v")],
+                                                                                         2, "id-1")
+    event = types.Event_Message(_Msg("nats", "t", types.Body_Text("héllo"), [], 1, "i"))
+    handle_event(app, types, event)
+    assert got[-1].payload == "héllo".encode()
+    tick = handle_event(app, types, types.Event_Schedule(Schedule("tick", 5)))
+    assert (tick.status, tick.body) == (200, b"tick@5")
+    request = _Req("GET", "/hi", "", [], types.Body_Text(""), "/fn/latest")
+    assert handle_event(app, types, types.Event_Http(request)).body == b"hi"
+
+
+class _FakeErr(Exception):
+    def __init__(self, value: Any) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+def test_publish_sends_a_body_and_maps_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmlet_guest import _host
+
+    types = _wire_types()
+    sent: list[tuple[Any, ...]] = []
+    Error_Denied = type("Error_Denied", (_Wire,), {})
+    Error_Failed = type("Error_Failed", (_Wire,), {})
+
+    def publish(source: str, subject: str, payload: Any, headers: list[tuple[str, str]]) -> None:
+        if subject == "denied.x":
+            raise _FakeErr(Error_Denied("publish to denied.x on nats is not granted"))
+        if subject == "failed.x":
+            raise _FakeErr(Error_Failed("broker unreachable"))
+        sent.append((source, subject, payload, headers))
+
+    monkeypatch.setattr(_host, "INSIDE_COMPONENT", True)
+    monkeypatch.setattr(_host, "_types", types, raising=False)
+    monkeypatch.setattr(_host, "_Err", _FakeErr, raising=False)
+    monkeypatch.setattr(_host, "_messaging", type("M", (), {"publish": staticmethod(publish)}), raising=False)
+    messaging.publish("nats", "a.b", "héllo", [("k", "v")])
+    messaging.publish("nats", "a.c", b"\x00\xff")
+    assert [(s, subj, type(p).__name__, p.value, h) for s, subj, p, h in sent] == [
+        ("nats", "a.b", "Body_Text", "héllo", [("k", "v")]),
+        ("nats", "a.c", "Body_Octets", "\x00\xff", []),
+    ]
+    with pytest.raises(HostError) as denied:
+        messaging.publish("nats", "denied.x", b"")
+    assert (denied.value.kind, denied.value.status) == ("denied", 403)
+    assert denied.value.message == "publish to denied.x on nats is not granted"
+    with pytest.raises(HostError) as failed:
+        messaging.publish("nats", "failed.x", b"")
+    assert (failed.value.kind, failed.value.status) == ("failed", 500)
+
+
+def test_publish_outside_a_component_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="only inside a component"):
+        messaging.publish("nats", "a", b"x")

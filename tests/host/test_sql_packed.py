@@ -115,7 +115,7 @@ def test_a_0_1_0_guest_blob_parameter_becomes_octets() -> None:
             seen.extend(params)
             return Ok(1)
 
-    legacy = CONTRACTS["0.1.0"].adapt_imports(faas.FunctionImports(None, None, None, Newest(), None, None))  # type: ignore[arg-type]
+    legacy = CONTRACTS["0.1.0"].adapt_imports(faas.FunctionImports(None, None, None, Newest(), None, None, None))  # type: ignore[arg-type]
     assert legacy.sql.execute("db", "INSERT", [faas_0_1_0.ValueBlob(bytes(range(256)))]) == Ok(1)
     assert seen == [faas.ValueBlob(bytes(range(256)).decode("latin-1"))]
 
@@ -125,7 +125,7 @@ def test_a_0_1_0_guest_gets_one_value_per_cell_through_the_adapter() -> None:
         def query(self, database: str, statement: str, params: list[object]) -> object:
             return Ok(faas.Rows(["a", "b"], pack_rows([[1, 2.5], ["x", b"\x00\xff"], [None, math.inf]])))
 
-    legacy = CONTRACTS["0.1.0"].adapt_imports(faas.FunctionImports(None, None, None, Newest(), None, None))  # type: ignore[arg-type]
+    legacy = CONTRACTS["0.1.0"].adapt_imports(faas.FunctionImports(None, None, None, Newest(), None, None, None))  # type: ignore[arg-type]
     result = legacy.sql.query("db", "SELECT", [])
     assert result == Ok(faas_0_1_0.Rows(["a", "b"], [
         [faas_0_1_0.ValueInteger(1), faas_0_1_0.ValueReal(2.5)],

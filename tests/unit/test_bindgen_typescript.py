@@ -133,15 +133,18 @@ export const guest: Exports = {
 export const minimal: MinimalExports = { double: (x) => x * 2 };
 """
 
+CONTRACT = re.search(r"package wasmlet:faas@([\d.]+);", (ROOT / "wit" / "faas.wit").read_text())[1]  # type: ignore[index]
+"""The contract version the generated faas.d.ts declares."""
+
 FAAS_USE = """\
-import type { Body, Event, Request, Response } from "wasmlet:faas/types@0.2.0";
-import type * as Config from "wasmlet:faas/config@0.2.0";
-import type * as Kv from "wasmlet:faas/kv@0.2.0";
-import type * as Log from "wasmlet:faas/log@0.2.0";
-import type * as Modules from "wasmlet:faas/modules@0.2.0";
-import type * as Outbound from "wasmlet:faas/outbound-http@0.2.0";
-import type * as Sql from "wasmlet:faas/sql@0.2.0";
-import type { Exports, Event as WorldEvent } from "wasmlet:faas/function@0.2.0";
+import type { Body, Event, Request, Response } from "wasmlet:faas/types@{CONTRACT}";
+import type * as Config from "wasmlet:faas/config@{CONTRACT}";
+import type * as Kv from "wasmlet:faas/kv@{CONTRACT}";
+import type * as Log from "wasmlet:faas/log@{CONTRACT}";
+import type * as Modules from "wasmlet:faas/modules@{CONTRACT}";
+import type * as Outbound from "wasmlet:faas/outbound-http@{CONTRACT}";
+import type * as Sql from "wasmlet:faas/sql@{CONTRACT}";
+import type { Exports, Event as WorldEvent } from "wasmlet:faas/function@{CONTRACT}";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 
@@ -171,11 +174,14 @@ export function useHost(kv: typeof Kv, sql: typeof Sql, http: typeof Outbound, l
 }
 
 function handle(event: Event): Response {
+  if (event.tag === "message" || event.tag === "schedule") {
+    return { status: 200, headers: [], body: { tag: "text", val: event.tag } };
+  }
   const request: Request = event.tag === "http" ? event.val : event.val.request;
   return { status: 200, headers: [["content-type", "text/plain"]], body: { tag: "text", val: request.path } };
 }
 export const guest: Exports = { handle };
-"""
+""".replace("{CONTRACT}", CONTRACT)
 
 SHADOW = """\
 package example:shadow;

@@ -1,4 +1,5 @@
-"""A test function that misbehaves on request (the Python twin of probe-rust)."""
+"""A test function that misbehaves on request (the Python twin of probe-rust); it also answers
+messages (publishing a reply) and schedules."""
 
 # Everything used at run time is imported here: componentize-py keeps only the
 # modules imported while the component is built.
@@ -11,7 +12,8 @@ from urllib.parse import parse_qsl
 
 import wasmlet_guest as sdk
 import wit_world
-from wit_world.imports import log, types
+from componentize_py_types import Err
+from wit_world.imports import log, messaging, types
 
 
 def text(status: int, body: str) -> types.Response:
@@ -155,8 +157,37 @@ def hostcall(req: types.Request) -> types.Response:
     return text(404, "no such hostcall")
 
 
+def publish(source: str, subject: str, payload: types.Body, headers: list[tuple[str, str]]) -> types.Response:
+    """Publishes through the raw binding: 200, 403 with the error when denied, 502 when the broker failed."""
+    try:
+        messaging.publish(source, subject, payload, headers)
+    except Err as err:
+        status = 403 if isinstance(err.value, messaging.Error_Denied) else 502
+        return text(status, f"{type(err.value).__name__.split('_')[-1].lower()}: {err.value.value}")
+    return text(200, "published")
+
+
+def on_message(msg: types.Message) -> types.Response:
+    """`trap` traps, `reject` answers 400, anything else is published to `<subject>.reply` on the same source."""
+    payload = msg.payload.value if isinstance(msg.payload, types.Body_Text) else None
+    if payload == "trap":
+        raise RuntimeError("deliberate exception for testing")
+    if payload == "reject":
+        return text(400, "rejected")
+    return publish(msg.source, f"{msg.subject}.reply", msg.payload, [("attempt", str(msg.attempt)), ("id", msg.id)])
+
+
+def on_schedule(schedule: types.Schedule) -> types.Response:
+    """Publishes `<name> <due_ms>` to `schedules.fired` on `events`."""
+    return publish("events", "schedules.fired", types.Body_Text(f"{schedule.name} {schedule.due_ms}"), [])
+
+
 class WitWorld(wit_world.WitWorld):
     def handle(self, event: types.Event) -> types.Response:
         if isinstance(event, types.Event_Http):
             return respond(event.value)
+        if isinstance(event, types.Event_Message):
+            return on_message(event.value)
+        if isinstance(event, types.Event_Schedule):
+            return on_schedule(event.value)
         return respond(event.value.request)

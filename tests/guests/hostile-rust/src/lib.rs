@@ -127,6 +127,7 @@ impl EventHandler for Hostile {
         match event {
             Event::Http(req) => route(req),
             Event::Call(call) => route(call.request),
+            Event::Message(_) | Event::Schedule(_) => text(404, "no message or schedule handlers here"),
         }
     }
 }

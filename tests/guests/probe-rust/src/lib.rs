@@ -1,8 +1,9 @@
 //! A test function that misbehaves on request: it answers, echoes, loops,
-//! exhausts memory and panics, depending on the path.
+//! exhausts memory and panics, depending on the path. It also answers messages
+//! (publishing a reply) and schedules.
 
-use wasmlet_guest::bindings::{log, Level};
-use wasmlet_guest::bindings::{Body, Event, Request, Response};
+use wasmlet_guest::bindings::{log, messaging, Level, MessagingError};
+use wasmlet_guest::bindings::{Body, Event, Message, Request, Response, Schedule};
 use wasmlet_guest::EventHandler;
 
 struct Probe;
@@ -162,11 +163,44 @@ fn hostcall(req: &Request) -> Response {
     }
 }
 
+/// Publishes through the raw binding: 200, 403 with the error when denied, 502 when the broker failed.
+fn publish(source: &str, subject: &str, payload: &Body, headers: &[(String, String)]) -> Response {
+    match messaging::publish(source, subject, payload, headers) {
+        Ok(()) => text(200, "published"),
+        Err(MessagingError::Denied(m)) => text(403, &format!("denied: {}", m)),
+        Err(MessagingError::Failed(m)) => text(502, &format!("failed: {}", m)),
+    }
+}
+
+/// `trap` panics, `reject` answers 400, anything else is published to `<subject>.reply` on the same source.
+fn on_message(msg: Message) -> Response {
+    let payload = match &msg.payload {
+        Body::Text(s) => s.as_str(),
+        _ => "",
+    };
+    match payload {
+        "trap" => panic!("deliberate panic for testing"),
+        "reject" => text(400, "rejected"),
+        _ => {
+            let headers = vec![("attempt".to_string(), msg.attempt.to_string()), ("id".to_string(), msg.id.clone())];
+            publish(&msg.source, &format!("{}.reply", msg.subject), &msg.payload, &headers)
+        }
+    }
+}
+
+/// Publishes `<name> <due_ms>` to `schedules.fired` on `events`.
+fn on_schedule(schedule: Schedule) -> Response {
+    let payload = Body::Text(format!("{} {}", schedule.name, schedule.due_ms));
+    publish("events", "schedules.fired", &payload, &[])
+}
+
 impl EventHandler for Probe {
     fn handle(event: Event) -> Response {
         match event {
             Event::Http(req) => respond(req),
             Event::Call(call) => respond(call.request),
+            Event::Message(msg) => on_message(msg),
+            Event::Schedule(schedule) => on_schedule(schedule),
         }
     }
 }
