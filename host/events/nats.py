@@ -58,6 +58,10 @@ class NatsSource:
     _conn: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def delivery(self) -> str:
+        """How this source delivers, in a few words (for the log)."""
+        return f"JetStream stream {self.stream}, at least once" if self.stream else "core NATS, at most once"
+
     # ------------------------------------------------------------------ publishing (any thread)
     def publish(self, subject: str, payload: bytes, headers: list[tuple[str, str]], timeout_s: float) -> None:
         """Publishes and waits until the server has it (JetStream: stored); raises on failure or timeout."""

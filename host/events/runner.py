@@ -118,7 +118,7 @@ class TriggerRunner:
                     timeout_s = (manifest.timeout_ms / 1000) if manifest else 10.0
                     concurrency = max(1, min(manifest.max_concurrency if manifest else 1, self.worker_threads))
                     log.info("consuming %s on %s for %s (%s)", trigger.subject, trigger.source, consumer.function,
-                             "JetStream stream " + source.stream if source.stream else "core NATS, at most once")
+                             source.delivery())
                     await source.consume(trigger.subject, durable_name(consumer.function, trigger),
                                          trigger.queue or f"wasmlet.{consumer.function}", trigger.max_attempts,
                                          timeout_s + 5, concurrency,
