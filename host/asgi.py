@@ -61,6 +61,7 @@ _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"
 _NO_BODY: dict[int, bytes | None] = {204: None, 205: b"0", 304: None}
 """Statuses that never carry a body: the content-length the host sends for each (None: none)."""
 _CLOSE = [(b"connection", b"close")]
+_ASYNC_PREFIX = b"/_wasmlet/async/"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _NO_BODY_VERSIONS = ("1.0", "1.1")
 
@@ -114,6 +115,8 @@ class Host:
         self.source = source
         self.backends = backends or Backends(Path(".wasmlet/data"))
         self.metrics = Metrics()
+        self.async_calls: Any = None
+        """`events.async_calls.AsyncInvocations` when `[server] async_source` is set (else 501)."""
         self._in_flight = 0
         self._per_function: dict[str, int] = {}
         self.settings = settings or HostSettings()
@@ -167,6 +170,9 @@ class Host:
                 return
             if len(scope["headers"]) > self.settings.max_headers:
                 raise _Reject(431, f"more than {self.settings.max_headers} request headers", _CLOSE)
+            if raw.startswith(_ASYNC_PREFIX):
+                status, sent, fn_label, version_label = await self._asynchronous(scope, receive, send, raw, rid)
+                return
             parts = raw.split(b"/", 3)
             if len(parts) < 3 or not parts[1] or not parts[2] or parts[1] == b"_wasmlet":
                 raise _Reject(404, "no function here: use /<function>/<version>/<path>")
@@ -247,20 +253,68 @@ class Host:
             self._in_flight -= 1
             self._per_function[version.function] -= 1
 
+    async def _asynchronous(self, scope: Scope, receive: Receive, send: Send, raw: bytes,
+                            rid: str) -> tuple[int, int, str, str]:
+        """`POST /_wasmlet/async/<fn>/<version>/<path>` queues an invocation (202 with its id);
+        `GET /_wasmlet/async/<id>` says how it went. Returns status, bytes sent, function, version."""
+        if self.async_calls is None:
+            raise _Reject(501, "asynchronous invocations are not enabled on this host (set [server] async_source "
+                               "to a NATS messaging source)")
+        rest = raw[len(_ASYNC_PREFIX):]
+        if scope["method"] == "GET" and b"/" not in rest:
+            found = await self.async_calls.status(rest.decode("latin-1"))
+            if found is None:
+                raise _Reject(404, "no such asynchronous invocation (or its status has expired)")
+            status, sent = await _send(send, 200, json.dumps(found).encode(), rid, "application/json")
+            return status, sent, "-", "-"
+        parts = rest.split(b"/", 2)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise _Reject(404, "use POST /_wasmlet/async/<function>/<version>/<path> or GET /_wasmlet/async/<id>")
+        if scope["method"] != "POST":
+            raise _Reject(405, "asynchronous invocations are submitted with POST", [(b"allow", b"POST")])
+        name, ver = parts[0].decode("latin-1"), parts[1].decode("latin-1")
+        version = None if "%" in name or "%" in ver else self.functions.resolve(name, ver)
+        if version is None:
+            raise _Reject(404, f"unknown function or version: {escape_control(name)}/{escape_control(ver)}")
+        if not version.manifest.triggers.asynchronous:
+            raise _Reject(403, f"{name} does not accept asynchronous invocations ([triggers] async = true in its "
+                               "manifest)")
+        body = await _read_body(scope, receive, version.manifest.max_body_bytes, self.settings.body_timeout_ms)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        key = next((v for k, v in headers if k == "idempotency-key"), None)
+        request = {"method": "POST", "path": "/" + unquote((parts[2] if len(parts) > 2 else b"").decode("latin-1")),
+                   "query": scope["query_string"].decode("latin-1"), "headers": headers,
+                   "mount": f"/{name}/{ver}"}
+        try:
+            invocation, repeated = await self.async_calls.submit(name, version.version, request, body, key)
+        except Exception as exc:
+            log.warning("asynchronous invocation of %s not queued: %s", name, exc)
+            raise _Reject(503, "the invocation queue is not reachable, retry shortly",
+                          [(b"retry-after", b"1")]) from None
+        where = f"/_wasmlet/async/{invocation}"
+        out = json.dumps({"id": invocation, "status_url": where, "repeated": repeated}).encode()
+        status, sent = await _send(send, 202, out, rid, "application/json", [(b"location", where.encode())])
+        return status, sent, name, version.version
+
     async def deliver(self, version: Version, event: Event, rid: str) -> tuple[int, str]:
         """Runs a non-HTTP event (a message, a schedule) with the function's limits, through the same
         dispatcher as requests; returns the response's status and, for a failure, what went wrong."""
+        status, detail, _ = await self.deliver_response(version, event, rid)
+        return status, detail
+
+    async def deliver_response(self, version: Version, event: Event, rid: str) -> tuple[int, str, Response | None]:
+        """`deliver`, with the function's response too (None when it did not answer)."""
         try:
             compiled = await self.functions.compiled_for(version)
         except NotLoadable as exc:
-            return 500, str(exc)
+            return 500, str(exc), None
         try:
             response = await self._invoke(version, compiled, event, rid, small=True)
         except _Reject as rejected:
-            return rejected.status, rejected.message
+            return rejected.status, rejected.message, None
         if not 100 <= response.status <= 599:
-            return 502, f"{version.function} answered status {response.status}"
-        return response.status, "" if response.status < 400 else _detail(response)
+            return 502, f"{version.function} answered status {response.status}", None
+        return response.status, "" if response.status < 400 else _detail(response), response
 
     async def _invoke(self, version: Version, compiled: CompiledFunction, event: Event, rid: str,
                       small: bool) -> Response:

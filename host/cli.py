@@ -374,6 +374,14 @@ def _event_runners(config: Any, app: Any, registry: Any, backends: Any, index: i
     tasks: list[Any] = []
     if config.messaging:
         tasks.append(TriggerRunner(app, registry, backends.messaging, worker_threads=config.server.worker_threads).run)
+    if config.server.async_source:
+        from .events.async_calls import AsyncInvocations
+
+        source = backends.messaging(config.server.async_source)
+        calls = AsyncInvocations(source.url, source.stream or "WASMLET")
+        app.async_calls = calls
+        concurrency = max(1, config.server.worker_threads // 2)
+        tasks.append(lambda: calls.consume(app, registry, concurrency))
     if index == 0:
         label = config.server.schedule_source
         source = backends.messaging(label) if label else None

@@ -48,6 +48,9 @@ class ServerConfig:
     examples, for more resident memory per worker (about the guest's dirty pages per worker thread)."""
     pool_keep_resident_mb: int = 32
     """With `instance_pool`: how much of a freed instance's linear memory stays resident and is reset in place."""
+    async_source: str = ""
+    """A `[messaging.<label>]` NATS source (JetStream) that queues asynchronous invocations
+    (`POST /_wasmlet/async/...`); empty: they answer 501."""
     schedule_source: str = ""
     """A `[messaging.<label>]` NATS source through which several hosts agree on who runs each due
     schedule (JetStream deduplication); empty: this host fires its functions' schedules alone."""
@@ -156,6 +159,10 @@ class Config:
             config.backends()  # validate now, connect later
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        for key in ("async_source", "schedule_source"):
+            label = getattr(server, key)
+            if label and label not in config.messaging:
+                raise ConfigError(f"{path}: [server] {key} = {label!r} names no [messaging.{label}] table")
         return config
 
 

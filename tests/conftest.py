@@ -125,6 +125,30 @@ def maria_url() -> str:
     return reachable("MariaDB", MARIA_URL, lambda url: MysqlSql(url, allow_superuser=True).query("SELECT 1", []))
 
 
+NATS_URL = os.environ.get("WASMLET_TEST_NATS", "nats://127.0.0.1:4222")
+
+
+def _probe_nats(url: str) -> None:
+    """Connects and asks JetStream for the account (fails when JetStream is off)."""
+    import asyncio
+
+    import nats
+
+    async def check() -> None:
+        nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+        try:
+            await nc.jetstream().account_info()
+        finally:
+            await nc.close()
+
+    asyncio.run(check())
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    return reachable("NATS JetStream", NATS_URL, _probe_nats)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     import redis

@@ -15,33 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import reachable
 from guests import ROOT
 from servers import free_port, running
 
-NATS_URL = "nats://127.0.0.1:4222"
 TOKEN = "events-test"
-
-
-def _probe_nats(url: str) -> None:
-    import nats
-
-    async def check() -> None:
-        nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
-        await nc.jetstream().account_info()
-        await nc.close()
-
-    asyncio.run(check())
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def nats_url() -> str:
-    return reachable("NATS JetStream", NATS_URL, _probe_nats)
 
 
 @pytest.fixture(scope="module")
