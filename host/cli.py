@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import socket
@@ -389,6 +390,59 @@ def _event_runners(config: Any, app: Any, registry: Any, backends: Any, index: i
     return tasks
 
 
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    """Calls a function over HTTP; with --async queues it and prints the invocation's id (--wait: its outcome)."""
+    import httpx
+
+    name, _, version = args.function.partition("/")
+    path = args.path if args.path.startswith("/") else "/" + args.path
+    base = args.url.rstrip("/")
+    if "://" not in base:
+        base = f"http://{base}"
+    data = args.data.encode() if args.data is not None else b""
+    if args.data is not None and args.data.startswith("@"):
+        try:
+            data = Path(args.data[1:]).read_bytes()
+        except OSError as exc:
+            raise CliError(f"--data {args.data}: {exc.strerror or exc}") from None
+    headers = [tuple(h.split(":", 1)) for h in args.header]
+    if any(len(h) != 2 for h in headers):
+        raise CliError("--header takes NAME:VALUE")
+    try:
+        with httpx.Client(timeout=args.timeout) as client:
+            if not args.asynchronous:
+                resp = client.request(args.method, f"{base}/{name}/{version or 'latest'}{path}", content=data,
+                                      headers=headers)
+                print(f"{resp.status_code} {resp.reason_phrase}", file=sys.stderr)
+                sys.stdout.buffer.write(resp.content)
+                return EXIT_OK if resp.status_code < 400 else EXIT_FAILED
+            resp = client.post(f"{base}/_wasmlet/async/{name}/{version or 'latest'}{path}", content=data,
+                               headers=headers + ([("idempotency-key", args.idempotency_key)]
+                                                  if args.idempotency_key else []))
+            if resp.status_code != 202:
+                raise CliError(f"not queued: {resp.status_code} {_error_text(resp)}")
+            invocation = resp.json()["id"]
+            if not args.wait:
+                print(invocation)
+                return EXIT_OK
+            deadline = time.monotonic() + args.timeout
+            while True:
+                record = client.get(f"{base}/_wasmlet/async/{invocation}").json()
+                if record.get("status") in ("succeeded", "failed", "dead") or time.monotonic() > deadline:
+                    print(json.dumps(record, indent=2))
+                    return EXIT_OK if record.get("status") == "succeeded" else EXIT_FAILED
+                time.sleep(0.25)
+    except httpx.TransportError as exc:
+        raise CliError(f"{base}: {type(exc).__name__}: {exc} (is a wasmlet server running there? --url)") from None
+
+
+def _error_text(resp: Any) -> str:
+    try:
+        return str(resp.json().get("error", resp.text))
+    except ValueError:
+        return str(resp.text[:200])
+
+
 def _bind_failure(host: str, port: int, exc: OSError) -> str:
     from .server import explain_bind_error
 
@@ -704,6 +758,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the listening socket (one engine and compile cache dir)")
     p.set_defaults(func=_cmd_serve)
+
+    p = command("invoke", "call a function over HTTP, or queue it with --async",
+                "Send one request to NAME[/VERSION] (default latest) at PATH on a running server and print the "
+                "response body (its status on stderr). With --async, queue it (POST /_wasmlet/async/...) and print "
+                "the invocation id; --wait polls until it finished and prints its record.", _EXIT_CODES)
+    p.add_argument("function", metavar="NAME[/VERSION]", help="the function, e.g. orders or orders/v3")
+    p.add_argument("path", nargs="?", default="/", help="the path below the function (default /)")
+    p.add_argument("--url", default="http://127.0.0.1:3000", help="the server (default http://127.0.0.1:3000)")
+    p.add_argument("-X", "--method", default="GET", help="the method (default GET; --async always POSTs)")
+    p.add_argument("-d", "--data", help="the body, or @FILE")
+    p.add_argument("-H", "--header", action="append", default=[], help="a header NAME:VALUE (repeatable)")
+    p.add_argument("--async", dest="asynchronous", action="store_true", help="queue it; print the invocation id")
+    p.add_argument("--wait", action="store_true", help="with --async: wait for the outcome and print it")
+    p.add_argument("--idempotency-key", help="with --async: the same key queues once")
+    p.add_argument("--timeout", type=float, default=60, help="seconds to wait (default 60)")
+    p.set_defaults(func=_cmd_invoke)
 
     admin_url = os.environ.get("WASMLET_ADMIN_URL", "http://127.0.0.1:3001")
     for name, fn, summary, description in (

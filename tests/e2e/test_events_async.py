@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from servers import free_port, running
+from servers import WASMLET, free_port, running
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,14 @@ def test_an_invocation_is_queued_run_and_its_response_kept(tmp_path: Path, nats_
         dead = httpx.post(f"{base}/_wasmlet/async/probe/latest/panic").json()["id"]
         record = wait_for(base, dead, {"dead", "failed", "succeeded"}, timeout=60)
         assert record["status"] == "dead" and record["attempts"] == 3 and "failed" in record["error"], record
+
+        cli = subprocess.run([*WASMLET, "invoke", "probe", "/echo", "-X", "POST", "-d", "via the cli", "--async",
+                              "--wait", "--url", base], capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["response"]["body"] == "via the cli"
+        sync = subprocess.run([*WASMLET, "invoke", "probe", "hello", "--url", base], capture_output=True, text=True,
+                              timeout=60)
+        assert sync.returncode == 0 and sync.stdout == "hello from rust" and sync.stderr.startswith("200")
 
         refused = httpx.post(f"{base}/_wasmlet/async/sync-only/latest/hello")
         assert refused.status_code == 403 and "async = true" in refused.json()["error"]
