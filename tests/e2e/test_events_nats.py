@@ -226,3 +226,27 @@ async def test_a_schedule_fires_once_per_due_time_across_two_hosts(
             except Exception:
                 pass
         await nc.close()
+
+
+@pytest.mark.anyio
+async def test_a_flood_on_one_subject_does_not_starve_http(
+        anyio_backend: str, host: dict[str, Any], names: dict[str, str], probe_wasm: dict[str, Path],
+        inbox: Inbox) -> None:
+    """300 messages for a Python function at once: HTTP requests to another function keep being answered
+    (the consumer takes only what its share of the worker threads can run), and every message is handled."""
+    prefix = names["prefix"]
+    subject = f"{prefix}.orders.flood"
+    assert deploy(host, "flooded", probe_wasm["python"], manifest(prefix, subject, f"{prefix}.orders.>")).status_code == 201
+    assert deploy(host, "web", probe_wasm["rust"], "").status_code == 201
+    await inbox.watch(f"{subject}.reply")
+    await asyncio.sleep(2.5)
+    js = inbox.nc.jetstream()
+    await asyncio.gather(*(js.publish(subject, f"m{i}".encode()) for i in range(300)))
+    async with httpx.AsyncClient(base_url=f"{host['base']}/web/latest", timeout=10) as web:
+        answers = []
+        for _ in range(40):
+            answers.append((await web.get("/hello")).status_code)
+            await asyncio.sleep(0.05)
+    assert answers == [200] * 40
+    replies = await inbox.wait(f"{subject}.reply", 300, timeout=120)
+    assert sorted({m.data for m in replies}) == sorted(f"m{i}".encode() for i in range(300))

@@ -4,7 +4,7 @@ chosen by the host's runtime config through the `database` config value."""
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from wasmlet_guest import App, HostError, Json, Query, Response, config, sql
+from wasmlet_guest import App, HostError, Json, Message, Query, Response, config, sql
 
 app = App()
 
@@ -88,6 +88,20 @@ def delete_order(query: Query) -> Response | dict[str, int]:
     if not raw.lstrip("-").isdigit():
         return Response.error(400, "query parameter `id` must be an integer")
     return {"deleted": sql.execute(database(), "DELETE FROM orders WHERE order_id = ?", [int(raw)])}
+
+
+@app.message("orders.created")
+def order_created(msg: Message) -> Response | None:
+    """An order published on `orders.created` (a message trigger in the manifest) is stored like one
+    POSTed to /create_orders; a failed insert answers 500, so the message is redelivered."""
+    o = Order(**msg.json())
+    try:
+        sql.execute(database(), f"INSERT INTO orders ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [o.order_id, o.product_id, o.quantity, float(o.amount), float(o.shipping), float(o.tax),
+                     o.shipping_address])
+    except HostError as exc:
+        return fail(exc)
+    return None
 
 
 WitWorld = app.export()

@@ -1,7 +1,7 @@
 // The orders microservice: the same component on SQLite, PostgreSQL or MariaDB,
 // chosen by the host's runtime config through the `database` config value.
 
-import { App, HostError, Response, config, sql, type Handler, type Row } from "wasmlet-guest";
+import { App, HostError, Response, config, sql, type Handler, type MessageHandler, type Row } from "wasmlet-guest";
 
 interface Order {
   order_id: number;
@@ -56,6 +56,18 @@ function guarded(handler: Handler): Handler {
   };
 }
 
+/** A message handler whose failed hostcall answers a JSON error (403 when denied, else 500). */
+function guardedMessage(handler: MessageHandler): MessageHandler {
+  return (msg) => {
+    try {
+      return handler(msg);
+    } catch (err) {
+      if (!(err instanceof HostError)) throw err;
+      return Response.error(err.kind === "denied" ? 403 : 500, `${err.kind}: ${err.detail}`);
+    }
+  };
+}
+
 function fromRow(r: Row): Order {
   return {
     order_id: Number(r.order_id), product_id: Number(r.product_id), quantity: Number(r.quantity),
@@ -101,6 +113,16 @@ app.get("/delete_order", guarded((req) => {
   const raw = req.query.get("id") ?? "";
   if (!/^-?\d+$/.test(raw)) return Response.error(400, "query parameter `id` must be an integer");
   return { deleted: sql.execute(database(), "DELETE FROM orders WHERE order_id = ?", [Number(raw)]) };
+}));
+
+// An order published on `orders.created` (a message trigger in the manifest) is stored like one
+// POSTed to /create_orders; a failed insert answers 500, so the message is redelivered.
+app.message("orders.created", guardedMessage((msg) => {
+  const o = msg.json(order);
+  sql.execute(database(), `INSERT INTO orders (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
+    o.order_id, o.product_id, o.quantity, sql.real(o.amount), sql.real(o.shipping), sql.real(o.tax),
+    o.shipping_address,
+  ]);
 }));
 
 export default app;

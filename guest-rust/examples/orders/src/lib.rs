@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use wasmlet_guest::sql::{self, Value};
-use wasmlet_guest::{config, HostError, Json, Query, Response, Router};
+use wasmlet_guest::{config, HostError, Json, Message, Query, Response, Router};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Order {
@@ -127,6 +127,16 @@ fn delete_order(q: Query) -> Result<Response, Response> {
     Ok(Response::json(200, &serde_json::json!({ "deleted": n })))
 }
 
+/// An order published on `orders.created` (a message trigger in the manifest) is stored like one
+/// POSTed to /create_orders; a failed insert answers 500, so the message is redelivered.
+fn order_created(msg: Message) -> Result<(), Response> {
+    let o: Order = msg.json()?;
+    let mut params = order_params(&o);
+    params.rotate_right(1); // order_id first
+    execute(&format!("INSERT INTO orders ({}) VALUES (?, ?, ?, ?, ?, ?, ?)", COLUMNS), &params)?;
+    Ok(())
+}
+
 pub fn app() -> Router {
     Router::new()
         .get("/init", init)
@@ -134,6 +144,7 @@ pub fn app() -> Router {
         .get("/orders", list_orders)
         .post("/update_order", update_order)
         .get("/delete_order", delete_order)
+        .message("orders.created", order_created)
 }
 
 wasmlet_guest::export!(app);
