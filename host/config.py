@@ -163,6 +163,9 @@ class Config:
             label = getattr(server, key)
             if label and label not in config.messaging:
                 raise ConfigError(f"{path}: [server] {key} = {label!r} names no [messaging.{label}] table")
+            if label and config.messaging[label].get("type") != "nats":
+                raise ConfigError(f"{path}: [server] {key} = {label!r} must name a NATS source (JetStream "
+                                  f"coordinates the hosts); [messaging.{label}] is {config.messaging[label].get('type')!r}")
         return config
 
 

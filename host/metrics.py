@@ -33,6 +33,8 @@ class Metrics:
                                     ["function"], registry=self.registry)
         self.dead_letters = Counter("wasmlet_dead_letters", "Messages given up on and published to the dead-letter "
                                     "subject", ["function"], registry=self.registry)
+        self.queue_lag = Gauge("wasmlet_message_queue_lag", "Messages waiting for (or being handled by) a trigger's "
+                               "consumer", ["function", "subject"], registry=self.registry)
         self.schedule_runs = Counter("wasmlet_schedule_runs", "Schedules that came due and ran, by outcome",
                                      ["function", "outcome"], registry=self.registry)
         self.delivery_lag = Histogram("wasmlet_message_delivery_seconds", "From receipt to settlement of a message",

@@ -161,7 +161,10 @@ async def _until_stopped(stop: anyio.Event, task: Callable[[], Coroutine[Any, An
             group.cancel_scope.cancel()
 
         group.start_soon(cancel_on_stop)
-        await task()
+        try:
+            await task()
+        except Exception:  # a background task's failure is its own: the server keeps serving
+            log.exception("background task %s stopped with an error", getattr(task, "__qualname__", task))
         group.cancel_scope.cancel()
 
 

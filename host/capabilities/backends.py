@@ -18,7 +18,7 @@ from .sql import MysqlSql, PostgresSql, SqlBackend, SqliteSql
 T = TypeVar("T")
 KV_TYPES = ("sqlite", "redis")
 SQL_TYPES = ("sqlite", "postgres", "mysql")
-MESSAGING_TYPES = ("nats",)
+MESSAGING_TYPES = ("nats", "redis", "amqp", "mqtt")
 
 
 class BackendConfigError(ValueError):
@@ -42,25 +42,48 @@ def _check(kind: str, tables: dict[str, Any], types: tuple[str, ...]) -> None:
 
 
 def _check_messaging(tables: dict[str, Any]) -> None:
-    """`[messaging.<label>]`: type = "nats", url, and optionally stream and subjects."""
+    """`[messaging.<label>]`: a type, its url, and the keys of that type."""
+    known: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {  # keys, URL schemes (any: empty), example
+        "nats": (("type", "url", "stream", "subjects"), (), "nats://host:4222"),
+        "redis": (("type", "url", "max_length"), ("redis", "rediss", "unix"), "redis://host:6379/0"),
+        "amqp": (("type", "url", "exchange"), ("amqp", "amqps"), "amqp://user:password@host:5672/vhost"),
+        "mqtt": (("type", "url"), ("mqtt", "mqtts"), "mqtt://host:1883"),
+    }
     for label, table in tables.items():
         where = f"messaging.{label}"
         if not isinstance(table, dict):
             raise BackendConfigError(f"[{where}] must be a table")
-        unknown = set(table) - {"type", "url", "stream", "subjects"}
+        t = table.get("type")
+        if t not in MESSAGING_TYPES:
+            raise BackendConfigError(f"{where}.type: expected one of {', '.join(MESSAGING_TYPES)}, got {t!r}")
+        keys, schemes, example = known[t]
+        unknown = set(table) - set(keys)
         if unknown:
-            raise BackendConfigError(f"{where}.{sorted(unknown)[0]}: unknown key (expected type, url, stream, subjects)")
-        if table.get("type") not in MESSAGING_TYPES:
-            raise BackendConfigError(f"{where}.type: expected one of {', '.join(MESSAGING_TYPES)}, "
-                                     f"got {table.get('type')!r}")
-        if not isinstance(table.get("url"), str) or not table["url"]:
-            raise BackendConfigError(f"{where}.url: expected the server's URL (nats://host:4222)")
-        stream = table.get("stream")
-        if stream is not None and not (isinstance(stream, str) and stream.replace("_", "").replace("-", "").isalnum()):
-            raise BackendConfigError(f"{where}.stream: expected a JetStream stream name (letters, digits, - and _)")
-        subjects = table.get("subjects", [])
-        if not isinstance(subjects, list) or not all(isinstance(x, str) and x for x in subjects):
-            raise BackendConfigError(f"{where}.subjects: expected a list of subjects")
+            raise BackendConfigError(f"{where}.{sorted(unknown)[0]}: unknown key for type {t!r} "
+                                     f"(expected {', '.join(keys)})")
+        url = table.get("url")
+        if not isinstance(url, str) or not url or (schemes and url.split("://", 1)[0] not in schemes):
+            raise BackendConfigError(f"{where}.url: expected the server's URL ({example})")
+        if t == "nats":
+            stream = table.get("stream")
+            if stream is not None and not (isinstance(stream, str)
+                                           and stream.replace("_", "").replace("-", "").isalnum()):
+                raise BackendConfigError(f"{where}.stream: expected a JetStream stream name (letters, digits, - and _)")
+            subjects = table.get("subjects", [])
+            if not isinstance(subjects, list) or not all(isinstance(x, str) and x for x in subjects):
+                raise BackendConfigError(f"{where}.subjects: expected a list of subjects")
+        elif t == "redis":
+            if ":" in label or "*" in label:  # streams are `wasmlet-messaging:<label>:<subject>`
+                raise BackendConfigError(f"{where}: a Redis label may not contain ':' or '*'")
+            max_length = table.get("max_length", 1)
+            if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+                raise BackendConfigError(f"{where}.max_length: expected a positive number of entries")
+        elif t == "amqp":
+            exchange = table.get("exchange", "wasmlet")
+            if not (isinstance(exchange, str) and 0 < len(exchange) <= 255 and exchange.isascii()
+                    and all(c.isalnum() or c in "-_.:" for c in exchange)) or exchange.startswith("amq."):
+                raise BackendConfigError(f"{where}.exchange: expected an exchange name (letters, digits, - _ . :; "
+                                         "not amq.*)")
 
 
 class Backends:
@@ -104,6 +127,18 @@ class Backends:
     def messaging(self, label: str) -> Any:
         """The messaging source `label` (`[messaging.<label>]`; there is no default)."""
         def make(table: dict[str, Any]) -> Any:
+            if table["type"] == "redis":
+                from ..events.redis import DEFAULT_MAX_LENGTH, RedisSource
+
+                return RedisSource(label, table["url"], int(table.get("max_length", DEFAULT_MAX_LENGTH)))
+            if table["type"] == "amqp":
+                from ..events.amqp import DEFAULT_EXCHANGE, AmqpSource
+
+                return AmqpSource(label, table["url"], str(table.get("exchange", DEFAULT_EXCHANGE)))
+            if table["type"] == "mqtt":
+                from ..events.mqtt import MqttSource
+
+                return MqttSource(label, table["url"])
             from ..events.nats import NatsSource
 
             return NatsSource(label, table["url"], table.get("stream"), tuple(table.get("subjects", [])))

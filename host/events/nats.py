@@ -57,6 +57,7 @@ class NatsSource:
     _portal_cm: Any = field(default=None, repr=False)
     _conn: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _on_pending: Callable[[int], None] | None = field(default=None, repr=False)
 
     def delivery(self) -> str:
         """How this source delivers, in a few words (for the log)."""
@@ -100,8 +101,11 @@ class NatsSource:
 
     # ------------------------------------------------------------------ consuming (the host's loop)
     async def consume(self, subject: str, durable: str, queue: str, max_deliver: int, ack_wait_s: float,
-                      concurrency: int, handle: Callable[[Delivery], Awaitable[None]]) -> None:
-        """Delivers messages on `subject` to `handle`, at most `concurrency` at a time, until cancelled."""
+                      concurrency: int, handle: Callable[[Delivery], Awaitable[None]],
+                      on_pending: Callable[[int], None] | None = None) -> None:
+        """Delivers messages on `subject` to `handle`, at most `concurrency` at a time, until cancelled;
+        `on_pending` hears how many messages wait in the stream (every few seconds; JetStream only)."""
+        self._on_pending = on_pending
         conn = await connect(self.url)
         try:
             async with anyio.create_task_group() as tg:
@@ -140,6 +144,8 @@ class NatsSource:
         config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, max_deliver=max_deliver,
                                 ack_wait=ack_wait_s, filter_subject=subject)
         sub = await js.pull_subscribe(subject, durable=durable, stream=self.stream, config=config)
+        if self._on_pending is not None:
+            tg.start_soon(_report_pending, sub, self._on_pending)
         while True:
             await limiter.acquire()  # fetch only what can run now: the rest stays queued in the stream
             free = 1 + limiter.value
@@ -155,6 +161,17 @@ class NatsSource:
                     msg.subject, bytes(msg.data), _headers(msg), int(meta.num_delivered),
                     _msg_id(msg, f"{self.stream}-{meta.sequence.stream}"), msg.ack, _nak(msg), msg.term)
                 tg.start_soon(_run, limiter, handle, delivery)
+
+
+async def _report_pending(sub: Any, report: Callable[[int], None], every_s: float = 5.0) -> None:
+    """Reports the consumer's pending count (the queue's lag) until cancelled."""
+    while True:
+        try:
+            info = await sub.consumer_info()
+            report(int(info.num_pending) + int(info.num_ack_pending))
+        except Exception:
+            pass
+        await anyio.sleep(every_s)
 
 
 async def _run(limiter: anyio.Semaphore, handle: Callable[[Delivery], Awaitable[None]],

@@ -124,7 +124,8 @@ class TriggerRunner:
                     await source.consume(trigger.subject, durable_name(consumer.function, trigger),
                                          trigger.queue or f"wasmlet.{consumer.function}", trigger.max_attempts,
                                          timeout_s + 5, concurrency,
-                                         lambda d: self._deliver(consumer.function, trigger, d))
+                                         lambda d: self._deliver(consumer.function, trigger, d),
+                                         on_pending=self.host.metrics.queue_lag.labels(consumer.function, trigger.subject).set)
                 except Exception as exc:
                     log.warning("consumer of %s for %s failed (%s); connecting again in %.0f s", trigger.subject,
                                 consumer.function, describe(exc), RESTART_DELAY_S)

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from ..bindings.faas import EventSchedule, Schedule
-from .runner import Deliverer, Registry
+from .runner import RESTART_DELAY_S, Deliverer, Registry, describe
 
 log = logging.getLogger("wasmlet.events")
 
@@ -66,21 +66,34 @@ class ScheduleRunner:
         return out
 
     async def run(self) -> None:
-        """Fires due schedules until cancelled (and, coordinated, consumes the shared schedule stream)."""
-        async with anyio.create_task_group() as tg:
-            conn = None
-            if self.source is not None:
-                from .nats import connect
-
-                conn = await connect(self.source.url)
-                js = conn.jetstream()
-                await _ensure_schedule_stream(js, self.stream, self.prefix)
-                tg.start_soon(self._consume, js)
+        """Fires due schedules until cancelled (and, coordinated, consumes the shared schedule stream);
+        a failure (NATS unreachable, a JetStream call timing out) is logged and the runner starts again."""
+        while True:
             try:
+                await self._run_once()
+            except Exception as exc:
+                log.warning("schedules: %s; starting again in %.0f s", describe(exc), RESTART_DELAY_S)
+                await anyio.sleep(RESTART_DELAY_S)
+
+    async def _run_once(self) -> None:
+        conn = None
+        try:
+            async with anyio.create_task_group() as tg:
+                if self.source is not None:
+                    from .nats import connect
+
+                    conn = await connect(self.source.url)
+                    js = conn.jetstream()
+                    await _ensure_schedule_stream(js, self.stream, self.prefix)
+                    tg.start_soon(self._consume, js)
                 await self._tick(tg, conn)
-            finally:
-                if conn is not None:
-                    await conn.close()
+        finally:
+            if conn is not None:
+                with anyio.CancelScope(shield=True):  # after every task using it has stopped
+                    try:
+                        await conn.close()
+                    except Exception:
+                        pass
 
     async def _tick(self, tg: Any, conn: Any) -> None:
         due_at: dict[_Due, int] = {}
