@@ -25,7 +25,8 @@ from .runner import Deliverer, Registry, describe
 
 log = logging.getLogger("wasmlet.events")
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 100
+"""JetStream's own ceiling on deliveries; a function's `[triggers] async_max_attempts` (default 3) ends it sooner."""
 BACKOFF_S = (1.0, 5.0, 30.0)
 ACK_WAIT_S = 15.0
 """How long a taken invocation may go without a sign of life before another host gets it."""
@@ -176,8 +177,9 @@ class AsyncInvocations:
         elif 400 <= status < 500 and status not in (408, 429):
             await self._put(kv, invocation, {**record, "status": "failed", "response": response, "error": detail})
             await msg.term()
-        elif attempt >= MAX_ATTEMPTS:
+        elif attempt >= version.manifest.triggers.async_max_attempts:
             await self._put(kv, invocation, {**record, "status": "dead", "response": response, "error": detail})
+            await self._dead_letter(msg, function, attempt, status, detail)
             host.metrics.dead_letters.labels(function).inc()
             await msg.term()
         else:
@@ -185,6 +187,18 @@ class AsyncInvocations:
             await msg.nak(delay=BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1])
         log.info("asynchronous invocation %s of %s/%s (attempt %d): %d%s", invocation, function, version.version,
                  attempt, status, f" {detail}" if detail else "")
+
+
+    async def _dead_letter(self, msg: Any, function: str, attempt: int, status: int, detail: str) -> None:
+        """The request, as it was queued, published to `wasmlet.dead.<function>` with why it died."""
+        conn, _ = await self._ready()
+        headers = {**(msg.headers or {}), "wasmlet-attempts": str(attempt),
+                   "wasmlet-reason": f"{status} {detail}".strip()[:500]}
+        headers.pop("Nats-Msg-Id", None)
+        try:
+            await conn.publish(f"wasmlet.dead.{function}", bytes(msg.data), headers=headers)
+        except Exception as exc:
+            log.error("dead letter of asynchronous invocation for %s not published: %s", function, describe(exc))
 
 
 async def _heartbeat(msg: Any) -> None:

@@ -22,6 +22,7 @@ import anyio
 
 from ..bindings.faas import EventSchedule, Schedule
 from .runner import RESTART_DELAY_S, Deliverer, Registry, describe
+from .triggers import ScheduleTrigger
 
 log = logging.getLogger("wasmlet.events")
 
@@ -33,13 +34,11 @@ DUPLICATE_WINDOW_S = 600.0
 @dataclass(frozen=True)
 class _Due:
     function: str
-    name: str
-    every_ms: int
+    trigger: ScheduleTrigger
 
-
-def next_due(now_ms: int, every_ms: int) -> int:
-    """The first due time after `now_ms` on the epoch-aligned grid of `every_ms`."""
-    return (now_ms // every_ms + 1) * every_ms
+    @property
+    def name(self) -> str:
+        return self.trigger.name
 
 
 class ScheduleRunner:
@@ -62,7 +61,7 @@ class ScheduleRunner:
         for function in self.registry.list():
             version = self.registry.resolve(function, "latest")
             if version is not None:
-                out |= {_Due(function, s.name, s.every_ms) for s in version.manifest.triggers.schedules}
+                out |= {_Due(function, s) for s in version.manifest.triggers.schedules}
         return out
 
     async def run(self) -> None:
@@ -107,10 +106,10 @@ class ScheduleRunner:
             for gone in set(due_at) - wanted:
                 del due_at[gone]
             for new in wanted - set(due_at):
-                due_at[new] = next_due(now, new.every_ms)  # no catch-up: the next due time
+                due_at[new] = new.trigger.next_due(now)  # no catch-up: the next due time
             for due, when in list(due_at.items()):
                 if when <= now:
-                    due_at[due] = next_due(now, due.every_ms)
+                    due_at[due] = due.trigger.next_due(now)
                     if conn is None:
                         tg.start_soon(self._fire, due.function, due.name, when)
                     else:

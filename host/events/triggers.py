@@ -49,10 +49,24 @@ class MessageTrigger:
 
 @dataclass(frozen=True)
 class ScheduleTrigger:
-    """Invoke the function every `every_ms` (aligned to the epoch, so every host agrees on due times)."""
+    """Invoke the function every `every_ms` (due times aligned to the Unix epoch) or on a `cron`
+    expression (five fields, UTC): every host computes the same due times."""
 
     name: str
-    every_ms: int
+    every_ms: int | None = None
+    cron: str | None = None
+
+    def next_due(self, now_ms: int) -> int:
+        """The first due time after `now_ms`, in milliseconds since the epoch."""
+        if self.cron is not None:
+            from datetime import UTC, datetime
+
+            from croniter import croniter  # type: ignore[import-untyped]
+
+            start = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+            return int(croniter(self.cron, start).get_next(float) * 1000)
+        assert self.every_ms is not None
+        return (now_ms // self.every_ms + 1) * self.every_ms
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,8 @@ class Triggers:
     schedules: tuple[ScheduleTrigger, ...] = ()
     asynchronous: bool = False
     """Whether `POST /_wasmlet/async/<fn>/...` may queue invocations of it."""
+    async_max_attempts: int = 3
+    """How often an asynchronous invocation runs before it is dead (a 5xx, trap or timeout each time)."""
 
     def __bool__(self) -> bool:
         return bool(self.messages or self.schedules or self.asynchronous)
@@ -82,8 +98,10 @@ class Triggers:
             if t.dead_letter is not None:
                 table["dead_letter"] = t.dead_letter
             messages.append(table)
-        return {"message": messages, "schedule": [{"name": s.name, "every": s.every_ms} for s in self.schedules],
-                "async": self.asynchronous}
+        schedules = [{"name": s.name, "cron": s.cron} if s.cron is not None else {"name": s.name, "every": s.every_ms}
+                     for s in self.schedules]
+        return {"message": messages, "schedule": schedules, "async": self.asynchronous,
+                "async_max_attempts": self.async_max_attempts}
 
 
 _MESSAGE_KEYS = {"source", "subject", "queue", "max_attempts", "backoff", "dead_letter"}
@@ -96,14 +114,18 @@ def parse_triggers(data: object) -> Triggers:
         return Triggers()
     if not isinstance(data, dict):
         raise TriggerError("[triggers] must be a table")
-    unknown = set(data) - {"message", "schedule", "async"}
+    unknown = set(data) - {"message", "schedule", "async", "async_max_attempts"}
     if unknown:
-        raise TriggerError(f"triggers.{sorted(unknown)[0]}: unknown key (expected message, schedule or async)")
+        raise TriggerError(f"triggers.{sorted(unknown)[0]}: unknown key (expected message, schedule, async or "
+                           "async_max_attempts)")
     asynchronous = data.get("async", False)
     if not isinstance(asynchronous, bool):
         raise TriggerError("triggers.async: expected true or false")
+    attempts = data.get("async_max_attempts", 3)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
+        raise TriggerError(f"triggers.async_max_attempts: expected an integer in 1..100, got {attempts!r}")
     return Triggers(tuple(_message(t, i) for i, t in enumerate(_tables(data, "message"))),
-                    _schedules(_tables(data, "schedule")), asynchronous)
+                    _schedules(_tables(data, "schedule")), asynchronous, attempts)
 
 
 def _tables(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -147,6 +169,16 @@ def _message(table: dict[str, Any], index: int) -> MessageTrigger:
                           _string(table, "dead_letter", where, required=False))
 
 
+def _cron(value: object, where: str) -> str:
+    """A five-field cron expression (minute hour day-of-month month day-of-week, UTC), checked."""
+    from croniter import croniter
+
+    if not isinstance(value, str) or len(value.split()) != 5 or not croniter.is_valid(value):
+        raise TriggerError(f"{where}: expected five cron fields like \"*/5 * * * *\" (minute hour day month "
+                           f"weekday, UTC), got {value!r}")
+    return value
+
+
 def _schedules(tables: list[dict[str, Any]]) -> tuple[ScheduleTrigger, ...]:
     out: list[ScheduleTrigger] = []
     for index, table in enumerate(tables):
@@ -158,12 +190,15 @@ def _schedules(tables: list[dict[str, Any]]) -> tuple[ScheduleTrigger, ...]:
         assert name is not None
         if not all(c.isalnum() or c in "-_" for c in name):
             raise TriggerError(f"{where}.name: letters, digits, - and _ only")
+        if ("cron" in table) == ("every" in table):
+            raise TriggerError(f"{where}: give exactly one of every = \"30s\" or cron = \"*/5 * * * *\"")
+        if any(s.name == name for s in out):
+            raise TriggerError(f"{where}.name: {name!r} is used twice")
         if "cron" in table:
-            raise TriggerError(f"{where}.cron: cron syntax is not supported yet; use every = \"30s\"")
+            out.append(ScheduleTrigger(name, cron=_cron(table["cron"], f"{where}.cron")))
+            continue
         every = duration_ms(table.get("every"), f"{where}.every")
         if every < 1000:
             raise TriggerError(f"{where}.every: at least 1s")
-        if any(s.name == name for s in out):
-            raise TriggerError(f"{where}.name: {name!r} is used twice")
-        out.append(ScheduleTrigger(name, every))
+        out.append(ScheduleTrigger(name, every_ms=every))
     return tuple(out)
