@@ -247,7 +247,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
         async def main() -> None:
             await serve([Listener(dev.app, host, port, "functions")], server=args.server or config.server.server,
-                        grace_s=args.grace, background=[dev.watch], limits=_connection_limits(config.server),
+                        grace_s=args.grace, limits=_connection_limits(config.server),
+                        background=[dev.watch, *_event_runners(config, dev.host, dev.registry, backends, 0)],
                         on_ready=ready, on_grace_over=lambda: _stop_everything(engine))
 
         try:

@@ -22,6 +22,7 @@ from .asgi import Host, HostSettings, Receive, Scope, Send
 from .build import BuildError, build, detect
 from .capabilities.backends import Backends
 from .errors import LoadError
+from .events.checks import triggers_refused
 from .manifest import LEGACY_MANIFEST_FILE, MANIFEST_FILE, Manifest, ManifestError, load_manifest, manifest_path
 from .names import check_function_name
 from .registry import MemoryRegistry
@@ -137,6 +138,9 @@ class DevServer:
             compiled = self.runtime.load(wasm)
         except LoadError as exc:
             raise LoadError(f"{fn.path}: {exc}") from None
+        refused = triggers_refused(manifest, compiled.contract.version, frozenset(self.host.backends.messaging_config))
+        if refused is not None:
+            raise ManifestError(f"{fn.manifest_file or fn.name}: {refused}")
         old = self.registry.resolve(fn.name, "dev")
         version = self.registry.put(fn.name, wasm, manifest)
         self.host.preload(compiled)

@@ -388,6 +388,12 @@ class MemoryRegistry:
     def wasm(self, version: Version) -> bytes:
         return self._entries[version.function][1]
 
+    def list(self) -> dict[str, dict[str, object]]:
+        """Every function with its version and aliases (the shape `SqliteRegistry.list` has)."""
+        return {name: {"versions": [{"version": v.version, "sha256": v.sha256, "manifest": v.manifest.to_dict()}],
+                       "aliases": dict(self._aliases.get(name, {}))}
+                for name, (v, _) in list(self._entries.items())}
+
     def delete_version(self, function: str, version: str) -> None:
         """Deletes the `dev` version; refused (409) while `latest` still points at it."""
         self._known(function)

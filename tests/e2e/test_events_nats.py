@@ -309,3 +309,27 @@ async def test_a_host_killed_mid_stream_loses_no_message(
     got = [m.data for m in inbox.got[f"{subject}.reply"]]
     assert set(got) == set(sent), f"lost: {sorted(set(sent) - set(got))[:5]}"
     assert len(got) - len(sent) <= 60  # duplicates are allowed (at least once), and counted here
+
+
+@pytest.mark.anyio
+async def test_wasmlet_dev_runs_message_triggers_too(
+        anyio_backend: str, names: dict[str, str], probe_wasm: dict[str, Path], nats_url: str, inbox: Inbox,
+        tmp_path: Path) -> None:
+    """`wasmlet dev` with a messaging source in wasmlet.toml consumes the triggers of the functions it serves."""
+    import shutil
+
+    prefix = names["prefix"]
+    subject = f"{prefix}.orders.dev"
+    (tmp_path / "wasmlet.toml").write_text(
+        f'[messaging.events]\ntype = "nats"\nurl = "{nats_url}"\nstream = "{names["stream"]}"\n'
+        f'subjects = ["{prefix}.orders.>", "{prefix}.other"]\n')
+    shutil.copy(probe_wasm["rust"], tmp_path / "devconsumer.wasm")
+    (tmp_path / "devconsumer.toml").write_text(manifest(prefix, subject, f"{prefix}.orders.>"))
+    await inbox.watch(f"{subject}.reply")
+    port = free_port()
+    with running(["dev", "--bind", f"127.0.0.1:{port}", "-m", f"devconsumer:{tmp_path / 'devconsumer.wasm'}"],
+                 f"http://127.0.0.1:{port}/_wasmlet/health", tmp_path / "dev.log", cwd=tmp_path):
+        await asyncio.sleep(2.5)
+        await inbox.nc.jetstream().publish(subject, b"from dev")
+        (reply,) = await inbox.wait(f"{subject}.reply", 1)
+    assert reply.data == b"from dev"
