@@ -72,7 +72,7 @@ declare module "wasmlet:faas/types@0.3.0" {
   }
   /**
    * A message delivered from a broker subject or topic the function's manifest
-   * subscribes it to (`[[triggers.message]]`), or an asynchronous invocation.
+   * subscribes it to (`[[triggers.message]]`).
    */
   export interface Message {
     /** The runtime-config label of the source (`[messaging.NAME]`). */

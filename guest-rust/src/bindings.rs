@@ -245,7 +245,7 @@ unsafe impl Lift for ModuleCall {
 }
 
 /// A message delivered from a broker subject or topic the function's manifest
-/// subscribes it to (`[[triggers.message]]`), or an asynchronous invocation.
+/// subscribes it to (`[[triggers.message]]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     /// The runtime-config label of the source (`[messaging.NAME]`).

@@ -100,7 +100,7 @@ class ModuleCall:
 @dataclass(frozen=True, slots=True)
 class Message:
     """A message delivered from a broker subject or topic the function's manifest
-    subscribes it to (`[[triggers.message]]`), or an asynchronous invocation.
+    subscribes it to (`[[triggers.message]]`).
     """
 
     source: str
