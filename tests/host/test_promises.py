@@ -142,8 +142,10 @@ def test_uploads_importing_wasi_http_are_refused(runtime: Runtime, tmp_path: Pat
     (wit / "deps" / "wasmlet-faas").mkdir()
     (wit / "deps" / "wasmlet-faas" / "faas.wit").write_text((Path(__file__).resolve().parents[2] / "wit" /
                                                              "faas.wit").read_text())
+    from wasmlet.contracts import NEWEST
+
     (wit / "world.wit").write_text("package t:t;\nworld w {\n  import wasi:http/outgoing-handler@0.2.0;\n"
-                                   "  include wasmlet:faas/function@0.2.0;\n}\n")
+                                   f"  include wasmlet:faas/function@{NEWEST};\n}}\n")
     tools = _tool("wasm-tools")
     subprocess.run([tools, "component", "embed", "--dummy", str(wit), "--world", "w", "-o", str(tmp_path / "c.wasm")],
                    check=True)

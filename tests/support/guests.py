@@ -80,12 +80,17 @@ def build_guest(name: str, src: Path, language: str, wit: Path, world: str) -> P
     return out
 
 
+WAT_CONTRACT = ROOT / "wit" / "versions" / "0.2.0"
+"""The contract the hand-written WAT guests are written for: their `handle` spells out the canonical
+ABI's flattened parameters, which only a frozen contract keeps (the host serves it through its adapter)."""
+
+
 def build_wat(name: str) -> Path:
     """A hand-written component from `tests/guests/wat/NAME.wat` (no SDK, no language runtime), for
     world `function`, or for its own world in `NAME-world.wit` (with the WASI parts in `wasi-wit/`)."""
     wat = ROOT / "tests" / "guests" / "wat"
     src, own_world = wat / f"{name}.wat", wat / f"{name}-world.wit"
-    out = BUILD_DIR / f"wat-{name}-{_digest(src, ROOT / 'wit', wat / 'wasi-wit')}.wasm"
+    out = BUILD_DIR / f"wat-{name}-{_digest(src, WAT_CONTRACT, wat / 'wasi-wit')}.wasm"
     if out.exists():
         return out
     wasm_tools = _tool("wasm-tools")
@@ -93,12 +98,12 @@ def build_wat(name: str) -> Path:
     core, embedded = out.with_suffix(".core"), out.with_suffix(".embedded")
     subprocess.run([wasm_tools, "parse", str(src), "-o", str(core)], check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        wit, world = ROOT / "wit", "function"
+        wit, world = WAT_CONTRACT, "function"
         if own_world.exists():  # its world includes ours and adds WASI imports
             wit, world = Path(tmp), "sleeper"
             shutil.copy(own_world, wit / "world.wit")
             (wit / "deps").mkdir()
-            shutil.copytree(ROOT / "wit", wit / "deps" / "wasmlet-faas")
+            shutil.copytree(WAT_CONTRACT, wit / "deps" / "wasmlet-faas")
             for dep in (wat / "wasi-wit").glob("*.wit"):
                 (wit / "deps" / dep.stem).mkdir()
                 shutil.copy(dep, wit / "deps" / dep.stem / dep.name)
