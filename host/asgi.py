@@ -117,6 +117,10 @@ class Host:
         self.metrics = Metrics()
         self.async_calls: Any = None
         """`events.async_calls.AsyncInvocations` when `[server] async_source` is set (else 501)."""
+        self.draining = False
+        """Set when the host received SIGTERM: readiness answers 503 while in-flight work finishes."""
+        self.ready_check: Callable[[], str | None] | None = None
+        """Why the host cannot serve now (its registry unreachable), or None."""
         self._in_flight = 0
         self._per_function: dict[str, int] = {}
         self.settings = settings or HostSettings()
@@ -161,8 +165,13 @@ class Host:
         fn_label, version_label = "-", "-"
         status, sent = 500, 0
         try:
-            if raw == b"/_wasmlet/health":
+            if raw == b"/_wasmlet/health" or raw == b"/_wasmlet/live":
                 status, sent = await _send(send, 200, b'{"status":"ok"}', rid, "application/json")
+                return
+            if raw == b"/_wasmlet/ready":
+                reason = await self._not_ready()
+                body = json.dumps({"status": "ready"} if reason is None else {"status": "not ready", "reason": reason})
+                status, sent = await _send(send, 200 if reason is None else 503, body.encode(), rid, "application/json")
                 return
             if raw == b"/_wasmlet/metrics" and self.settings.public_metrics:
                 status, sent = await _send(send, 200, self.metrics.render(), rid,
@@ -252,6 +261,18 @@ class Host:
         finally:
             self._in_flight -= 1
             self._per_function[version.function] -= 1
+
+    async def _not_ready(self) -> str | None:
+        """Why a load balancer should not send requests here now (None: it should)."""
+        if self.draining:
+            return "draining: the host is stopping"
+        if self.ready_check is not None:
+            try:
+                with anyio.fail_after(2):
+                    return await anyio.to_thread.run_sync(self.ready_check)
+            except TimeoutError:
+                return "the registry did not answer within 2 s"
+        return None
 
     async def _asynchronous(self, scope: Scope, receive: Receive, send: Send, raw: bytes,
                             rid: str) -> tuple[int, int, str, str]:

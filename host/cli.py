@@ -345,9 +345,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 listeners.append(Listener(admin, admin_host, admin_port, "admin API"))
             background = _event_runners(config, app, registry, backends, index)
 
+            app.ready_check = registry.unavailable
+
+            def draining() -> None:
+                app.draining = True
+
             async def main() -> None:
                 await serve(listeners, server=server, grace_s=config.server.grace_seconds, background=background,
-                            limits=_connection_limits(config.server), on_grace_over=lambda: _stop_everything(engine))
+                            limits=_connection_limits(config.server), on_grace_over=lambda: _stop_everything(engine),
+                            drain_s=config.server.drain_seconds, on_drain=draining)
 
             try:
                 run(main, backend=args.backend or config.server.backend)

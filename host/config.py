@@ -21,6 +21,9 @@ class ServerConfig:
     server: str = "uvicorn"
     backend: str = "asyncio"
     grace_seconds: float = 30.0
+    drain_seconds: float = 0.0
+    """After SIGTERM, how long the host keeps serving with readiness 503 before it stops accepting
+    (give a load balancer time to take it out: 5-10 s behind Kubernetes)."""
     worker_threads: int = 8
     max_in_flight: int = 256
     json_logs: bool = False

@@ -201,6 +201,17 @@ class SqliteRegistry:
                                 f"(its sha256 does not match); deploy it again", 500)
         return data
 
+    def unavailable(self) -> str | None:
+        """Why the registry cannot answer now (None: it can), for readiness."""
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1 FROM versions LIMIT 1").fetchall()
+        except Exception as exc:
+            return f"registry not readable: {exc}"
+        if not self.blobs.is_dir():
+            return f"registry blobs missing: {self.blobs}"
+        return None
+
     def list(self) -> dict[str, dict[str, object]]:
         """Every function with its versions and aliases (one snapshot: both read in one transaction)."""
         with self._lock:

@@ -125,23 +125,28 @@ def check_bindable(host: str, port: int, flag: str = "--port") -> None:
 async def serve(listeners: list[Listener], *, server: str = "uvicorn", grace_s: float = 30.0,
                 background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
                 on_ready: Callable[[], None] | None = None, limits: ConnectionLimits | None = None,
-                on_grace_over: Callable[[], None] | None = None) -> None:
-    """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish;
-    once `grace_s` has passed, `on_grace_over` stops whatever still runs (guests, hostcalls)."""
+                on_grace_over: Callable[[], None] | None = None, drain_s: float = 0.0,
+                on_drain: Callable[[], None] | None = None) -> None:
+    """Serves until SIGTERM/SIGINT; then `on_drain` (readiness turns 503) and, for `drain_s`, still
+    serves so a load balancer can take the node out; then stops accepting and lets in-flight requests
+    finish; once `grace_s` has passed, `on_grace_over` stops whatever still runs (guests, hostcalls).
+    Background tasks (watchers, message consumers) stop at the signal: nothing new is taken."""
     limits = limits or ConnectionLimits()
     stop = anyio.Event()
+    closing = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, stop)
+        tg.start_soon(_drain, stop, closing, drain_s, on_drain)
         if on_grace_over is not None:
-            tg.start_soon(_after_grace, stop, grace_s, on_grace_over)
+            tg.start_soon(_after_grace, closing, grace_s, on_grace_over)
         for task in background or []:
             tg.start_soon(_until_stopped, stop, task)
         async with anyio.create_task_group() as servers:
             for listener in listeners:
                 if server == "uvicorn":
-                    servers.start_soon(_uvicorn, listener, stop, grace_s, limits)
+                    servers.start_soon(_uvicorn, listener, closing, grace_s, limits)
                 elif server == "hypercorn":
-                    servers.start_soon(_hypercorn, listener, stop, grace_s, limits)
+                    servers.start_soon(_hypercorn, listener, closing, grace_s, limits)
                 else:
                     raise ValueError(f"unknown server {server!r} (uvicorn or hypercorn)")
             for listener in listeners:
@@ -166,6 +171,18 @@ async def _until_stopped(stop: anyio.Event, task: Callable[[], Coroutine[Any, An
         except Exception:  # a background task's failure is its own: the server keeps serving
             log.exception("background task %s stopped with an error", getattr(task, "__qualname__", task))
         group.cancel_scope.cancel()
+
+
+async def _drain(stop: anyio.Event, closing: anyio.Event, drain_s: float,
+                 on_drain: Callable[[], None] | None) -> None:
+    """After the stop signal: not ready, still serving for `drain_s`, then closing."""
+    await stop.wait()
+    if on_drain is not None:
+        on_drain()
+    if drain_s > 0:
+        log.info("draining: /_wasmlet/ready answers 503, requests are still served for %.0f s", drain_s)
+        await anyio.sleep(drain_s)
+    closing.set()
 
 
 async def _after_grace(stop: anyio.Event, grace_s: float, action: Callable[[], None]) -> None:

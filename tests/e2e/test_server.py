@@ -324,3 +324,31 @@ def test_serve_config_turns_inline_attempts_and_the_access_log_off(tmp_path: Pat
         assert 'wasmlet_inline_overruns_total{function="pyprobe"}' not in metrics  # straight to a thread
         log = read_log(proc)
     assert "GET /pyprobe/latest/spin" not in log and "serving functions" in log
+
+
+def test_readiness_means_something_and_sigterm_drains_first(tmp_path: Path, probe_wasm: dict[str, Path]) -> None:
+    """`/_wasmlet/live` is the process; `/_wasmlet/ready` is 503 when the registry cannot be read or
+    once SIGTERM arrived; during `drain_seconds` requests are still served, then the host stops."""
+    port, admin = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "wasmlet.toml").write_text("[server]\ndrain_seconds = 2.0\n")
+    args = ["serve", "--bind", f"127.0.0.1:{port}", "--admin-bind", f"127.0.0.1:{admin}", "--data-dir",
+            str(tmp_path / "data"), "--config", str(tmp_path / "wasmlet.toml")]
+    with running(args, f"{base}/_wasmlet/health", tmp_path / "serve.log") as proc:
+        resp = httpx.post(f"http://127.0.0.1:{admin}/v1/functions/probe/versions",
+                          files={"component": ("p.wasm", probe_wasm["rust"].read_bytes(), "application/wasm")},
+                          timeout=60)
+        assert resp.status_code == 201, resp.text
+        assert httpx.get(f"{base}/_wasmlet/live").status_code == 200
+        assert httpx.get(f"{base}/_wasmlet/ready").json() == {"status": "ready"}
+        blobs = tmp_path / "data" / "blobs"
+        blobs.rename(tmp_path / "blobs-away")  # the registry can no longer give components
+        gone = httpx.get(f"{base}/_wasmlet/ready")
+        assert gone.status_code == 503 and "blobs" in gone.json()["reason"]
+        (tmp_path / "blobs-away").rename(blobs)
+        assert httpx.get(f"{base}/_wasmlet/ready").status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert eventually(lambda: httpx.get(f"{base}/_wasmlet/ready").status_code == 503, timeout=1.5)
+        assert httpx.get(f"{base}/_wasmlet/ready").json()["reason"].startswith("draining")
+        assert httpx.get(f"{base}/probe/latest/hello").text == "hello from rust"  # still served while draining
+        assert proc.wait(timeout=20) == 0
