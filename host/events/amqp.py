@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._publisher import PublishingThread
 from .nats import Delivery, _run
 from .redis import has_wildcard
 
@@ -56,12 +55,10 @@ class AmqpSource:
     label: str
     url: str
     exchange: str = DEFAULT_EXCHANGE
-    _portal: BlockingPortal | None = field(default=None, repr=False)
-    _portal_cm: Any = field(default=None, repr=False)
+    _thread: PublishingThread = field(default_factory=PublishingThread, repr=False)
     _conn: Any = field(default=None, repr=False)
     _exchange: Any = field(default=None, repr=False)
     _connecting: anyio.Lock | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def delivery(self) -> str:
         """How this source delivers, in a few words (for the log)."""
@@ -72,15 +69,7 @@ class AmqpSource:
         """Publishes and waits for the broker's confirm; raises on failure, TimeoutError past `timeout_s`."""
         if has_wildcard(subject):
             raise ValueError(f"cannot publish to {subject!r}: a routing key has no wildcards")
-        portal = self._started()
-        portal.call(self._publish, subject, payload, headers, timeout_s)
-
-    def _started(self) -> BlockingPortal:
-        with self._lock:
-            if self._portal is None:
-                self._portal_cm = start_blocking_portal()
-                self._portal = self._portal_cm.__enter__()
-            return self._portal
+        self._thread.call(self._publish, subject, payload, headers, timeout_s)
 
     async def _publish(self, subject: str, payload: bytes, headers: list[tuple[str, str]], timeout_s: float) -> None:
         with anyio.fail_after(max(0.01, timeout_s)):
@@ -119,13 +108,7 @@ class AmqpSource:
 
     def close(self) -> None:
         """Closes the publishing connection and stops its thread."""
-        with self._lock:
-            portal, cm, self._portal, self._portal_cm = self._portal, self._portal_cm, None, None
-        if portal is None:
-            return
-        with contextlib.suppress(Exception):
-            portal.call(self._drop)
-        cm.__exit__(None, None, None)
+        self._thread.close(self._drop)
 
     # ------------------------------------------------------------------ consuming (the host's loop)
     async def consume(self, subject: str, durable: str, queue: str, max_deliver: int, ack_wait_s: float,

@@ -115,8 +115,9 @@ class AsyncInvocations:
     # ---------------------------------------------------------------- running
     async def consume(self, host: Deliverer, registry: Registry, concurrency: int = 4) -> None:
         """Takes queued invocations (shared with every other host) and runs them, until cancelled."""
-        from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
+
+        from .nats import fetch_available
 
         while True:
             try:
@@ -128,14 +129,7 @@ class AsyncInvocations:
                 limiter = anyio.Semaphore(concurrency)
                 async with anyio.create_task_group() as tg:
                     while True:
-                        await limiter.acquire()
-                        free = 1 + limiter.value
-                        limiter.release()
-                        try:
-                            msgs = await sub.fetch(batch=free, timeout=1)
-                        except (NatsTimeout, TimeoutError):
-                            continue
-                        for msg in msgs:
+                        for msg in await fetch_available(sub, limiter):
                             await limiter.acquire()
                             tg.start_soon(self._run, host, registry, kv, msg, limiter)
             except Exception as exc:

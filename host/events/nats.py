@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._publisher import PublishingThread
 from ._subjects import matches
 
 log = logging.getLogger("wasmlet.events")
@@ -53,10 +52,8 @@ class NatsSource:
     stream: str | None = None
     subjects: tuple[str, ...] = ()
     """What the stream holds (created with these subjects when it does not exist)."""
-    _portal: BlockingPortal | None = field(default=None, repr=False)
-    _portal_cm: Any = field(default=None, repr=False)
+    _thread: PublishingThread = field(default_factory=PublishingThread, repr=False)
     _conn: Any = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _on_pending: Callable[[int], None] | None = field(default=None, repr=False)
 
     def delivery(self) -> str:
@@ -66,15 +63,7 @@ class NatsSource:
     # ------------------------------------------------------------------ publishing (any thread)
     def publish(self, subject: str, payload: bytes, headers: list[tuple[str, str]], timeout_s: float) -> None:
         """Publishes and waits until the server has it (JetStream: stored); raises on failure or timeout."""
-        portal = self._started()
-        portal.call(self._publish, subject, payload, headers, timeout_s)
-
-    def _started(self) -> BlockingPortal:
-        with self._lock:
-            if self._portal is None:
-                self._portal_cm = start_blocking_portal()
-                self._portal = self._portal_cm.__enter__()
-            return self._portal
+        self._thread.call(self._publish, subject, payload, headers, timeout_s)
 
     async def _publish(self, subject: str, payload: bytes, headers: list[tuple[str, str]], timeout_s: float) -> None:
         with anyio.fail_after(max(0.01, timeout_s)):
@@ -89,15 +78,12 @@ class NatsSource:
 
     def close(self) -> None:
         """Closes the publishing connection and stops its thread."""
-        with self._lock:
-            portal, cm, self._portal, self._portal_cm = self._portal, self._portal_cm, None, None
-        if portal is None:
-            return
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                portal.call(self._conn.close)
-            self._conn = None
-        cm.__exit__(None, None, None)
+        self._thread.close(self._drop)
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
     # ------------------------------------------------------------------ consuming (the host's loop)
     async def consume(self, subject: str, durable: str, queue: str, max_deliver: int, ack_wait_s: float,
@@ -136,7 +122,6 @@ class NatsSource:
     async def _consume_stream(self, conn: Any, subject: str, durable: str, max_deliver: int, ack_wait_s: float,
                               limiter: anyio.Semaphore, tg: Any,
                               handle: Callable[[Delivery], Awaitable[None]]) -> None:
-        from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
 
         js = conn.jetstream()
@@ -147,20 +132,28 @@ class NatsSource:
         if self._on_pending is not None:
             tg.start_soon(_report_pending, sub, self._on_pending)
         while True:
-            await limiter.acquire()  # fetch only what can run now: the rest stays queued in the stream
-            free = 1 + limiter.value
-            limiter.release()
-            try:
-                msgs = await sub.fetch(batch=free, timeout=1)
-            except (NatsTimeout, TimeoutError):
-                continue
-            for msg in msgs:
+            for msg in await fetch_available(sub, limiter):
                 await limiter.acquire()
                 meta = msg.metadata
                 delivery = Delivery(
                     msg.subject, bytes(msg.data), _headers(msg), int(meta.num_delivered),
                     _msg_id(msg, f"{self.stream}-{meta.sequence.stream}"), msg.ack, _nak(msg), msg.term)
                 tg.start_soon(_run, limiter, handle, delivery)
+
+
+async def fetch_available(sub: Any, limiter: anyio.Semaphore) -> list[Any]:
+    """The next messages of a pull consumer, as many as `limiter` lets run now (at least one, waiting
+    for a free slot): the rest stay queued in the stream. An empty list after a quiet second."""
+    from nats.errors import TimeoutError as NatsTimeout
+
+    await limiter.acquire()
+    free = 1 + limiter.value
+    limiter.release()
+    try:
+        msgs: list[Any] = await sub.fetch(batch=free, timeout=1)
+    except (NatsTimeout, TimeoutError):
+        return []
+    return msgs
 
 
 async def _report_pending(sub: Any, report: Callable[[int], None], every_s: float = 5.0) -> None:
