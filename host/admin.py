@@ -31,7 +31,7 @@ from ._openapi import document as openapi_document
 from .errors import LoadError
 from .events.checks import triggers_refused
 from .manifest import Manifest, ManifestError
-from .registry import RegistryError, SqliteRegistry, check_name
+from .registry import Registry, RegistryError, check_name
 from .runtime import Runtime
 
 MAX_UPLOAD = 256 * 1024 * 1024
@@ -148,7 +148,7 @@ class AdminApp:
         await self.app(scope, counted, send_with_id)
 
 
-def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
+def admin_app(registry: Registry, runtime: Runtime, token: str,
               metrics: Callable[[], bytes] | None = None, messaging_sources: frozenset[str] = frozenset()) -> AdminApp:
     """The admin ASGI app; every route requires `Authorization: Bearer <token>` when a token is set.
     `metrics` renders the public host's Prometheus metrics for `GET /metrics`; `messaging_sources`
@@ -187,7 +187,7 @@ def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
         return JSONResponse({"function": name, "version": version.version, "sha256": version.sha256}, status_code=201)
 
     async def list_functions(request: Request) -> Response:
-        return JSONResponse({"functions": registry.list()})
+        return JSONResponse({"functions": await anyio.to_thread.run_sync(registry.list)})
 
     async def set_alias(request: Request) -> Response:
         try:
@@ -196,7 +196,8 @@ def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
             return _error(422, 'body must be JSON: {"version": "<version>"}')
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
             return _error(422, 'body must be {"version": "<version>"}')
-        registry.set_alias(request.path_params["name"], request.path_params["alias"], data["version"])
+        await anyio.to_thread.run_sync(registry.set_alias, request.path_params["name"], request.path_params["alias"],
+                                       data["version"])
         return JSONResponse({"function": request.path_params["name"], "alias": request.path_params["alias"],
                              "version": data["version"]})
 
@@ -230,7 +231,7 @@ def admin_app(registry: SqliteRegistry, runtime: Runtime, token: str,
 
     async def registry_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RegistryError)
-        return _error(exc.status, str(exc))
+        return _error(exc.status, str(exc), {"retry-after": "2"} if exc.status == 503 else None)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

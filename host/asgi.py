@@ -239,7 +239,7 @@ class Host:
             try:
                 compiled = await self.functions.compiled_for(version)
             except NotLoadable as exc:
-                raise _Reject(500, str(exc)) from None
+                raise _Reject(exc.status, str(exc)) from None
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             request_body = body_from_bytes(body)
             event = EventHttp(Request(
@@ -328,7 +328,7 @@ class Host:
         try:
             compiled = await self.functions.compiled_for(version)
         except NotLoadable as exc:
-            return 500, str(exc), None
+            return exc.status, str(exc), None
         try:
             response = await self._invoke(version, compiled, event, rid, small=True)
         except _Reject as rejected:

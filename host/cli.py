@@ -286,7 +286,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .asgi import Host, HostSettings
     from .config import ConfigError, discover
     from .engine import Engine
-    from .registry import SqliteRegistry
+    from .registry import RegistryError, open_registry
     from .runtime import Runtime
     from .server import Listener, bind_workers, check_bindable, parse_bind, run, run_workers, serve
 
@@ -327,7 +327,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     def worker(index: int, sock: socket.socket | None = None) -> int:
         telemetry.setup(config.telemetry)  # each (forked) worker its own provider and export thread
-        registry = SqliteRegistry(data_dir)
+        registry = open_registry(config.registry.type, data_dir, config.registry_url)
         with Engine(_engine_settings(config.server), cache_dir=config.cache_dir or data_dir / "compiled") as engine:
             runtime = Runtime(engine)
             settings = HostSettings(worker_threads=config.server.worker_threads,
@@ -343,7 +343,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 admin = admin_app(registry, runtime, config.admin_token, metrics=app.metrics.render,
                                   messaging_sources=frozenset(config.messaging))
                 listeners.append(Listener(admin, admin_host, admin_port, "admin API"))
-            background = _event_runners(config, app, registry, backends, index)
+            background = [registry.watch, *_event_runners(config, app, registry, backends, index)]
 
             app.ready_check = registry.unavailable
 
@@ -363,7 +363,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         registry.close()
         return 0
 
-    SqliteRegistry(data_dir).close()  # create the data directory and schema once, before forking
+    if config.registry.type == "postgres":
+        from .registry.postgres import describe
+
+        if not config.registry_url:
+            raise CliError('[registry] type = "postgres" needs a url: set [registry] url or WASMLET_REGISTRY_URL')
+
+        log.info("registry: PostgreSQL at %s (shared; compiled components cached in %s)",
+                 describe(config.registry_url), config.cache_dir or data_dir / "compiled")
+    try:  # create the data directory and schema once, before forking; wait for PostgreSQL here
+        open_registry(config.registry.type, data_dir, config.registry_url).close()
+    except RegistryError as exc:
+        raise CliError(str(exc)) from None
     if workers <= 1:
         return worker(0)
     try:

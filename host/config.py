@@ -86,6 +86,23 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class RegistryConfig:
+    """`[registry]`: where deployed functions live."""
+
+    type: str = "sqlite"
+    """"sqlite": embedded, in `data_dir` (one machine); "postgres": shared by every host that names it."""
+    url: str = ""
+    """PostgreSQL's URL (`postgresql://user:password@host:5432/dbname`); `WASMLET_REGISTRY_URL` overrides it."""
+
+    def __post_init__(self) -> None:
+        _check_types("registry", self)
+        if self.type not in ("sqlite", "postgres"):
+            raise ConfigError(f"[registry] type must be \"sqlite\" or \"postgres\", not {self.type!r}")
+        if self.url and self.type != "postgres":
+            raise ConfigError("[registry] url is for type = \"postgres\" (the SQLite registry lives in data_dir)")
+
+
+@dataclass(frozen=True)
 class TelemetryConfig:
     """`[telemetry]`: OpenTelemetry traces over OTLP/HTTP; the standard `OTEL_*` variables win over it."""
 
@@ -118,6 +135,12 @@ class Config:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     messaging: dict[str, Any] = field(default_factory=dict)
     """Runtime config: `[messaging.<label>]` tables (type = "nats", url, stream, subjects)."""
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+
+    @property
+    def registry_url(self) -> str:
+        """The PostgreSQL registry's URL: `WASMLET_REGISTRY_URL` (keep passwords out of files), else `[registry] url`."""
+        return os.environ.get("WASMLET_REGISTRY_URL") or self.registry.url
 
     def backends(self) -> Backends:
         try:
@@ -144,12 +167,14 @@ class Config:
             server = ServerConfig(**_known(data, "server", ServerConfig))
             admin = AdminConfig(**_known(data, "admin", AdminConfig))
             telemetry = TelemetryConfig(**_known(data, "telemetry", TelemetryConfig))
+            registry = RegistryConfig(**_known(data, "registry", RegistryConfig))
             for key in ("data_dir", "cache_dir"):
                 if key in data and not isinstance(data[key], str):
                     raise ConfigError(f"{key} must be a string (a path), not {data[key]!r}")
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql", "messaging", "telemetry"}
+        unknown = set(data) - {"server", "admin", "data_dir", "cache_dir", "kv", "sql", "messaging", "telemetry",
+                                "registry"}
         if unknown and is_function_manifest(data):
             raise ConfigError(f"{path}: this is a function's manifest (function.toml), not a server config")
         if unknown:
@@ -157,7 +182,7 @@ class Config:
         data_dir = base / data.get("data_dir", ".wasmlet/data")
         cache_dir = base / data["cache_dir"] if "cache_dir" in data else None
         config = cls(data_dir, cache_dir, server, admin, _table(data, "kv"), _table(data, "sql"), telemetry,
-                     _table(data, "messaging"))
+                     _table(data, "messaging"), registry)
         try:
             config.backends()  # validate now, connect later
         except ConfigError as exc:

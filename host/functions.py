@@ -26,7 +26,12 @@ _INLINE_LOAD_MAX = 4 << 20
 
 
 class NotLoadable(Exception):
-    """A version's component could not be read or compiled; the message says why."""
+    """A version's component could not be read or compiled; the message says why, `status` what to answer
+    (503 while the registry cannot give the component, 500 otherwise)."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Functions:
@@ -68,7 +73,8 @@ class Functions:
                     return self.compiled(version)
                 return await anyio.to_thread.run_sync(self.compiled, version)
             except (OSError, LoadError, RegistryError) as exc:
-                raise NotLoadable(f"{version.function}/{version.version} could not be loaded: {exc}") from None
+                status = 503 if isinstance(exc, RegistryError) and exc.status == 503 else 500
+                raise NotLoadable(f"{version.function}/{version.version} could not be loaded: {exc}", status) from None
 
     def compiled(self, version: Version) -> CompiledFunction:
         """The compiled function for a version: kept in memory after its first call (blocking)."""

@@ -118,6 +118,24 @@ def pg_url() -> str:
     return reachable("PostgreSQL", PG_URL, lambda url: psycopg.connect(url, connect_timeout=3).close())
 
 
+@pytest.fixture
+def pg_database(pg_url: str) -> Iterator[str]:
+    """A PostgreSQL database of its own for one test (its URL), dropped afterwards with whatever uses it."""
+    import uuid
+
+    import psycopg
+    from psycopg import conninfo
+
+    name = f"wasmlet_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield conninfo.make_conninfo(pg_url, dbname=name)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="session")
 def maria_url() -> str:
     from wasmlet.capabilities.sql import MysqlSql

@@ -1,5 +1,6 @@
 """The registry shrinks (delete an alias, a version, a whole function) and the admin API says so in
-OpenAPI: in process through the admin and host ASGI apps, and through a real `wasmlet serve` and CLI."""
+OpenAPI: in process through the admin and host ASGI apps, and through a real `wasmlet serve` and CLI.
+The registry tests run on both backends: SQLite (embedded) and PostgreSQL (a database per test)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from wasmlet.admin import MAX_UPLOAD, AdminApp, admin_app
 from wasmlet.asgi import Host
 from wasmlet.capabilities.backends import Backends
 from wasmlet.manifest import Manifest
-from wasmlet.registry import MemoryRegistry, RegistryError, SqliteRegistry
+from wasmlet.registry import MemoryRegistry, Registry, RegistryError, SqliteRegistry
 from wasmlet.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -37,14 +38,49 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+class Store:
+    """One registry's storage, opened as often as a test needs (each opening as another process or
+    host would), and the components it holds."""
+
+    def __init__(self, kind: str, data: Path, url: str = "") -> None:
+        self.kind, self.data, self.url = kind, data, url
+
+    def open(self) -> Registry:
+        if self.kind == "sqlite":
+            return SqliteRegistry(self.data)
+        from wasmlet.registry.postgres import PostgresRegistry
+
+        return PostgresRegistry(self.url, wait_s=10)
+
+    def components(self) -> set[str]:
+        """The sha256 of every stored component (blob files; rows in PostgreSQL)."""
+        if self.kind == "sqlite":
+            return blobs(self.data)
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            chunked = {str(r[0]) for r in conn.execute("SELECT DISTINCT sha256 FROM wasmlet_chunks")}
+            listed = {str(r[0]) for r in conn.execute("SELECT sha256 FROM wasmlet_components")}
+        assert chunked == listed, (chunked, listed)  # no component without its chunks, no stray chunk
+        return listed
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        return Store("sqlite", tmp_path / "data")
+    return Store("postgres", tmp_path / "data", request.getfixturevalue("pg_database"))
+
+
 class Rig:
     """An admin API and a public host in one process; the host reads the registry through its own
-    connection, as a second worker process would."""
+    connection, as a second worker process (or, on PostgreSQL, another host) would."""
 
-    def __init__(self, tmp: Path, runtime: Runtime, metrics: Callable[[], bytes] | None = None) -> None:
-        self.data = tmp / "data"
-        self.registry = SqliteRegistry(self.data)
-        self.worker = SqliteRegistry(self.data)
+    def __init__(self, store: Store, runtime: Runtime, metrics: Callable[[], bytes] | None = None) -> None:
+        self.store = store
+        self.data = store.data
+        self.registry = store.open()
+        self.worker = store.open()
         self.app = admin_app(self.registry, runtime, TOKEN, metrics=metrics)
         self.host = Host(runtime, self.worker, backends=Backends(self.data))
         self.admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://admin",
@@ -64,8 +100,8 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, runtime: Runtime) -> Any:
-    r = Rig(tmp_path, runtime, metrics=lambda: b"wasmlet_up 1\n")
+async def rig(store: Store, runtime: Runtime) -> Any:
+    r = Rig(store, runtime, metrics=lambda: b"wasmlet_up 1\n")
     try:
         yield r
     finally:
@@ -114,7 +150,7 @@ async def test_alias_version_and_last_version_deletions_stop_serving_at_once(rig
     assert (await rig.admin.delete("/v1/functions/fn/versions/v2")).status_code == 204  # the last version
     assert (await rig.public.get("/fn/v2/hello")).status_code == 404
     assert (await rig.admin.get("/v1/functions")).json() == {"functions": {}}
-    assert blobs(rig.data) == set()  # nothing uses the component any more
+    assert rig.store.components() == set()  # nothing uses the component any more
 
     again = await rig.deploy("fn", wasm)
     assert again.json()["version"] == "v3"  # a pinned /fn/v1/ never serves other code
@@ -136,7 +172,7 @@ async def test_deleting_a_function_refuses_named_aliases_unless_forced(rig: Rig,
     for path in ("/fn/stable/hello", "/fn/latest/hello", "/fn/v1/hello", "/fn/v2/hello"):
         assert (await rig.public.get(path)).status_code == 404, path
     assert_error(await rig.admin.delete("/v1/functions/fn", params={"force": "true"}), 404, "no function 'fn'")
-    assert blobs(rig.data) == set()
+    assert rig.store.components() == set()
 
     await rig.deploy("other", wasm)  # only `latest`: no force needed
     assert (await rig.admin.delete("/v1/functions/other")).json()["versions"] == ["v1"]
@@ -148,10 +184,10 @@ async def test_a_component_two_functions_share_outlives_one_of_them(rig: Rig, pr
     sha = (await rig.deploy("a", wasm)).json()["sha256"]
     await rig.deploy("b", wasm)
     await rig.admin.delete("/v1/functions/a")
-    assert blobs(rig.data) == {sha}
+    assert rig.store.components() == {sha}
     assert (await rig.public.get("/b/latest/hello")).text == "hello from rust"
     await rig.admin.delete("/v1/functions/b")
-    assert blobs(rig.data) == set()
+    assert rig.store.components() == set()
 
 
 async def _raw(app: AdminApp, method: str, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> httpx.Response:
@@ -223,17 +259,17 @@ async def test_a_double_delete_is_a_404(rig: Rig, probe_wasm: dict[str, Path]) -
         assert_error(await rig.admin.delete(path), 404)
 
 
-def test_concurrent_deletes_and_deploys_leave_a_consistent_registry(tmp_path: Path,
+def test_concurrent_deletes_and_deploys_leave_a_consistent_registry(store: Store,
                                                                    probe_wasm: dict[str, Path]) -> None:
     """Two connections (as two processes would have) deploy and delete the same functions at once,
     with components shared between them; afterwards no alias dangles, every version's blob is there
     and intact, no blob is left over, and no version name was handed out twice."""
     wasms = [probe_wasm["rust"].read_bytes(), probe_wasm["python"].read_bytes()]
-    a, b = SqliteRegistry(tmp_path), SqliteRegistry(tmp_path)
+    a, b = store.open(), store.open()
     handed_out: list[tuple[str, str]] = []
     stop = threading.Event()
 
-    def deployer(reg: SqliteRegistry, function: str, rounds: int) -> None:
+    def deployer(reg: Registry, function: str, rounds: int) -> None:
         for i in range(rounds):
             v = reg.deploy(function, wasms[i % 2], Manifest(timeout_ms=1000 + i))
             handed_out.append((function, v.version))
@@ -243,7 +279,7 @@ def test_concurrent_deletes_and_deploys_leave_a_consistent_registry(tmp_path: Pa
                 except RegistryError as exc:  # deleted meanwhile
                     assert exc.status == 404, exc
 
-    def deleter(reg: SqliteRegistry, function: str) -> int:
+    def deleter(reg: Registry, function: str) -> int:
         done = 0
         while not stop.is_set():
             try:
@@ -276,8 +312,8 @@ def test_concurrent_deletes_and_deploys_leave_a_consistent_registry(tmp_path: Pa
                 resolved = b.resolve(function, name)
                 assert resolved is not None and b.wasm(resolved)  # sha256 checked
             referenced |= set(versions.values())
-        assert blobs(tmp_path) == referenced
-        assert not list((tmp_path / "blobs").glob(".upload-*"))
+        assert store.components() == referenced
+        assert not list((store.data / "blobs").glob(".upload-*"))
     finally:
         a.close()
         b.close()
@@ -326,6 +362,58 @@ def test_kill_9_during_a_delete_leaves_the_function_whole_or_gone(tmp_path: Path
             assert latest is None and registry.list() == {}
             again = registry.deploy("fn", wasm, Manifest())  # the orphan is simply reused
             assert again.version == "v2" and registry.wasm(again) == wasm
+    finally:
+        registry.close()
+
+
+_KILLED_IN_A_POSTGRES_WRITE = """
+import os, signal, sys
+from pathlib import Path
+import psycopg
+from wasmlet.manifest import Manifest
+from wasmlet.registry.postgres import PostgresRegistry
+registry = PostgresRegistry(sys.argv[1], wait_s=10)
+wasm = Path(sys.argv[2]).read_bytes()
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[3] == "deleting":        # the rows deleted, the unused component being removed, nothing committed
+    registry._drop_unused_components = die
+    registry.delete_function("fn")
+else:                                # another component's chunks and version written, nothing committed
+    write_chunks = psycopg.Cursor.executemany
+    def chunks_then_die(self, query, params, **kwargs):
+        write_chunks(self, query, params, **kwargs)
+        die()
+    psycopg.Cursor.executemany = chunks_then_die
+    registry.deploy("fn", wasm + b"another component", Manifest(timeout_ms=1234))
+"""
+
+
+@pytest.mark.parametrize("where", ["deploying", "deleting"])
+def test_kill_9_in_a_postgres_write_leaves_the_registry_whole(pg_database: str, probe_wasm: dict[str, Path],
+                                                              tmp_path: Path, where: str) -> None:
+    """A host killed inside a write transaction changed nothing: PostgreSQL rolls it back, so no
+    version lacks its component, no half-written component remains, and no lock is left held."""
+    import sys
+
+    store = Store("postgres", tmp_path, pg_database)
+    wasm = probe_wasm["rust"].read_bytes()
+    first = store.open()
+    first.deploy("fn", wasm, Manifest())
+    first.close()
+    run = subprocess.run([sys.executable, "-c", _KILLED_IN_A_POSTGRES_WRITE, pg_database, str(probe_wasm["rust"]),
+                          where], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -9, run.stderr[-2000:]
+    registry = store.open()
+    try:
+        listing: Any = registry.list()
+        assert {name: info["aliases"] for name, info in listing.items()} == {"fn": {"latest": "v1"}}
+        latest = registry.resolve("fn", "latest")
+        assert latest is not None and registry.wasm(latest) == wasm
+        assert store.components() == {latest.sha256}
+        assert registry.deploy("fn", wasm, Manifest(timeout_ms=99)).version == "v2"
     finally:
         registry.close()
 
@@ -386,7 +474,7 @@ async def test_the_documented_statuses_are_the_ones_the_routes_answer(tmp_path: 
     doc = document()
     operations = _operations(doc)
     seen: dict[tuple[str, str], set[str]] = {key: set() for key in operations}
-    rig = Rig(tmp_path, runtime, metrics=lambda: b"wasmlet_up 1\n")
+    rig = Rig(Store("sqlite", tmp_path / "data"), runtime, metrics=lambda: b"wasmlet_up 1\n")
     bare = admin_app(rig.registry, runtime, TOKEN)  # no metrics attached
     wasm = probe_wasm["rust"].read_bytes()
 

@@ -9,12 +9,12 @@ from types import TracebackType
 
 
 class StallProxy:
-    """Listens on a free 127.0.0.1 port and forwards each connection to `target`; `stall()` stops
+    """Listens on a free 127.0.0.1 port (or `port`) and forwards each connection to `target`; `stall()` stops
     forwarding in both directions (connections stay open, bytes wait), `resume()` lets them flow."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, port: int = 0) -> None:
         self.target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self.port: int = self._listener.getsockname()[1]
         self._flowing = threading.Event()
         self._flowing.set()

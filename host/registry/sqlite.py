@@ -13,7 +13,6 @@ deploy is `v4`, so a client pinned to a version never gets other code under it.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import mmap
 import os
@@ -24,86 +23,24 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from .manifest import Manifest
-from .names import check_function_name
+from ..manifest import Manifest
+from ._common import (
+    LATEST,
+    RegistryError,
+    Removed,
+    Version,
+    check_name,
+    held_message,
+    listing,
+    manifest_json,
+    named_aliases_message,
+    version_from_row,
+)
 
 log = logging.getLogger("wasmlet.registry")
 _RESOLVED_MAX = 10_000
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-LATEST = "latest"
-
-
-class RegistryError(Exception):
-    """A registry operation was refused; `status` is the HTTP status that fits."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Version:
-    """One deployed version of a function."""
-
-    function: str
-    version: str
-    sha256: str
-    manifest: Manifest
-    created: float
-
-
-class FunctionSource(Protocol):
-    """Where the HTTP host looks functions up."""
-
-    def resolve(self, function: str, version: str) -> Version | None: ...
-
-    def wasm(self, version: Version) -> bytes: ...
-
-
-class Deletions(Protocol):
-    """How a registry shrinks; every registry implements it with the same statuses (404 absent, 409 conflict)."""
-
-    def delete_version(self, function: str, version: str) -> None: ...
-
-    def delete_alias(self, function: str, alias: str) -> str: ...
-
-    def delete_function(self, function: str, force: bool = False) -> Removed: ...
-
-
-@dataclass(frozen=True)
-class Removed:
-    """What deleting a whole function removed."""
-
-    function: str
-    versions: tuple[str, ...]
-    aliases: dict[str, str]
-
-
-def held_message(function: str, version: str, aliases: list[str]) -> str:
-    """The 409 text for a version an alias still points at: which aliases, and the two ways out."""
-    return (f"{function}/{version} is still aliased as {', '.join(aliases)}: point the alias at another version "
-            f"(wasmlet alias {function} ALIAS VERSION) or remove it (wasmlet rm {function} --alias ALIAS) first")
-
-
-def named_aliases_message(function: str, aliases: list[str]) -> str:
-    """The 409 text for deleting a function that named aliases still route traffic to."""
-    return (f"{function} still has the alias(es) {', '.join(aliases)}: remove them first "
-            f"(wasmlet rm {function} --alias ALIAS) or delete anyway with force (wasmlet rm {function} --all --force)")
-
-
-def check_name(kind: str, name: str) -> None:
-    """Function names follow `names.FUNCTION_NAME`; versions and aliases `NAME_RE`."""
-    if kind == "function":
-        try:
-            check_function_name(name)
-        except ValueError as exc:
-            raise RegistryError(str(exc), 400) from None
-    elif not NAME_RE.match(name):
-        raise RegistryError(f"invalid {kind} name {name!r}: use a-z, 0-9, '-' and '_' (max 63)", 400)
 
 
 class SqliteRegistry:
@@ -183,7 +120,7 @@ class SqliteRegistry:
             ).fetchone()
             if row is None:
                 return None  # not remembered: unknown names must not grow memory
-            found = _version(row)
+            found = version_from_row(row)
             if len(self._resolved) >= _RESOLVED_MAX:
                 self._resolved.clear()
             self._resolved[key] = found
@@ -200,6 +137,9 @@ class SqliteRegistry:
             raise RegistryError(f"stored component of {version.function}/{version.version} is damaged "
                                 f"(its sha256 does not match); deploy it again", 500)
         return data
+
+    async def watch(self) -> None:
+        """Nothing to follow: every process sees a commit through `registry.generation` at its next lookup."""
 
     def unavailable(self) -> str | None:
         """Why the registry cannot answer now (None: it can), for readiness."""
@@ -223,15 +163,7 @@ class SqliteRegistry:
                 aliases = cur.execute("SELECT function, alias, version FROM aliases ORDER BY function, alias").fetchall()
             finally:
                 cur.execute("COMMIT")
-        out: dict[str, dict[str, object]] = {}
-        for row in versions:
-            v = _version(row)
-            entry = out.setdefault(v.function, {"versions": [], "aliases": {}})
-            entry["versions"].append({"version": v.version, "sha256": v.sha256, "created": v.created,  # type: ignore[attr-defined]
-                                      "manifest": v.manifest.to_dict()})
-        for function, alias, version in aliases:
-            out.setdefault(function, {"versions": [], "aliases": {}})["aliases"][alias] = version  # type: ignore[index]
-        return out
+        return listing([version_from_row(row) for row in versions], aliases)
 
     # --------------------------------------------------------------- writes
     def deploy(self, function: str, wasm: bytes, manifest: Manifest) -> Version:
@@ -239,11 +171,11 @@ class SqliteRegistry:
         check_name("function", function)
         sha = hashlib.sha256(wasm).hexdigest()
         self._write_blob(sha, wasm)
-        manifest_json = json.dumps(manifest.to_dict(), sort_keys=True)
+        stored = manifest_json(manifest)
         with self._transaction() as cur:
             same = cur.execute(
                 "SELECT version FROM versions WHERE function = ? AND sha256 = ? AND manifest = ?",
-                (function, sha, manifest_json)).fetchone()
+                (function, sha, stored)).fetchone()
             if same:
                 version = str(same[0])
             else:
@@ -253,13 +185,13 @@ class SqliteRegistry:
                     (function, function)).fetchone()[0])  # never reuse a deleted version's name
                 version = f"v{seq}"
                 cur.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
-                            (function, version, seq, sha, manifest_json, time.time()))
+                            (function, version, seq, sha, stored, time.time()))
                 cur.execute("INSERT OR REPLACE INTO sequences VALUES (?, ?)", (function, seq))
             self._write_blob(sha, wasm)  # a concurrent deletion may have removed it since (no row used it)
             cur.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function, LATEST, version))
             row = cur.execute("SELECT function, version, sha256, manifest, created FROM versions "
                               "WHERE function = ? AND version = ?", (function, version)).fetchone()
-        return _version(row)  # read in the transaction: a deletion right after the commit cannot lose it
+        return version_from_row(row)  # read in the transaction: a deletion right after the commit cannot lose it
 
     def _write_blob(self, sha: str, data: bytes) -> None:
         path = self.blobs / f"{sha}.wasm"
@@ -369,65 +301,3 @@ def _shared_word(path: Path) -> mmap.mmap:
         return mmap.mmap(fd, 8)
     finally:
         os.close(fd)
-
-
-def _version(row: tuple[object, ...]) -> Version:
-    function, version, sha, manifest, created = row
-    return Version(str(function), str(version), str(sha), Manifest.from_dict(json.loads(str(manifest))),
-                   float(created))  # type: ignore[arg-type]
-
-
-class MemoryRegistry:
-    """The dev server's registry: each function is one file, version `dev`, aliased `latest`."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[Version, bytes]] = {}
-        self._aliases: dict[str, dict[str, str]] = {}
-
-    def put(self, function: str, wasm: bytes, manifest: Manifest | None = None) -> Version:
-        v = Version(function, "dev", hashlib.sha256(wasm).hexdigest(), manifest or Manifest(), time.time())
-        self._entries[function] = (v, wasm)
-        self._aliases[function] = {LATEST: "dev"}
-        return v
-
-    def resolve(self, function: str, version: str) -> Version | None:
-        entry = self._entries.get(function)
-        if entry is None or (version != "dev" and self._aliases[function].get(version) != "dev"):
-            return None
-        return entry[0]
-
-    def wasm(self, version: Version) -> bytes:
-        return self._entries[version.function][1]
-
-    def list(self) -> dict[str, dict[str, object]]:
-        """Every function with its version and aliases (the shape `SqliteRegistry.list` has)."""
-        return {name: {"versions": [{"version": v.version, "sha256": v.sha256, "manifest": v.manifest.to_dict()}],
-                       "aliases": dict(self._aliases.get(name, {}))}
-                for name, (v, _) in list(self._entries.items())}
-
-    def delete_version(self, function: str, version: str) -> None:
-        """Deletes the `dev` version; refused (409) while `latest` still points at it."""
-        self._known(function)
-        if version != "dev":
-            raise RegistryError(f"{function} has no version {version!r}", 404)
-        held = sorted(self._aliases[function])
-        if held:
-            raise RegistryError(held_message(function, version, held), 409)
-        del self._entries[function], self._aliases[function]
-
-    def delete_alias(self, function: str, alias: str) -> str:
-        """Deletes an alias; returns the version it named."""
-        self._known(function)
-        if alias not in self._aliases[function]:
-            raise RegistryError(f"{function} has no alias {alias!r}", 404)
-        return self._aliases[function].pop(alias)
-
-    def delete_function(self, function: str, force: bool = False) -> Removed:
-        """Forgets a function (a dev server's next rebuild puts it back)."""
-        self._known(function)
-        del self._entries[function]
-        return Removed(function, ("dev",), self._aliases.pop(function))
-
-    def _known(self, function: str) -> None:
-        if function not in self._entries:
-            raise RegistryError(f"no function {function!r}", 404)
