@@ -13,7 +13,7 @@ import pytest
 
 from wasmlet.admin import admin_app
 from wasmlet.capabilities.backends import KV_TYPES, SQL_TYPES
-from wasmlet.config import AdminConfig, Config, ServerConfig, TelemetryConfig
+from wasmlet.config import AdminConfig, Config, RegistryConfig, ServerConfig, TelemetryConfig
 from wasmlet.manifest import _LIMIT_RANGES, LEGACY_MANIFEST_FILE, MANIFEST_FILE, Grants, Limits, Manifest
 from wasmlet.registry import SqliteRegistry
 
@@ -90,7 +90,7 @@ def test_every_grant_section_and_key_is_documented() -> None:
 
 
 @pytest.mark.parametrize(("heading", "cls"), [("`[server]`", ServerConfig), ("`[admin]`", AdminConfig),
-                                              ("`[telemetry]`", TelemetryConfig)])
+                                              ("`[telemetry]`", TelemetryConfig), ("`[registry]`", RegistryConfig)])
 def test_every_config_key_is_documented_with_its_default(heading: str, cls: type) -> None:
     documented = rows(section(read("config.md"), heading))
     code = {f.name: f for f in fields(cls)}
@@ -105,7 +105,7 @@ def test_every_top_level_config_key_is_documented() -> None:
     top = rows(section(text, "Top-level keys"))
     for f in fields(Config):
         value = default(f)
-        if isinstance(value, (ServerConfig, AdminConfig, TelemetryConfig)):
+        if isinstance(value, (ServerConfig, AdminConfig, TelemetryConfig, RegistryConfig)):
             section(text, f"`[{f.name}]`")
         elif isinstance(value, dict):
             section(text, f"`[{f.name}.<label>]`")
@@ -129,7 +129,8 @@ def test_every_backend_type_and_key_is_documented() -> None:
 def test_every_environment_variable_the_host_reads_is_documented() -> None:
     text = read("config.md")
     telemetry = (ROOT / "host" / "telemetry.py").read_text()
-    names = set(re.findall(r"OTEL_[A-Z_]+", telemetry)) | {"WASMLET_ADMIN_TOKEN", "WASMLET_ADMIN_URL"}
+    names = set(re.findall(r"OTEL_[A-Z_]+", telemetry)) | {"WASMLET_ADMIN_TOKEN", "WASMLET_ADMIN_URL",
+                                                                 "WASMLET_REGISTRY_URL"}
     for name in sorted(names):
         assert name in text, f"{name} is not in docs/config.md"
 
