@@ -93,7 +93,15 @@ class Named:
     id: int
 
 
-Type = Union[Prim, ListT, TupleT, OptionT, ResultT, Named]
+@dataclass(frozen=True)
+class Handle:
+    """`own<r>` or `borrow<r>`: a handle to resource typedef `resource`."""
+
+    kind: str
+    resource: int
+
+
+Type = Union[Prim, ListT, TupleT, OptionT, ResultT, Named, Handle]
 
 
 @dataclass
@@ -137,6 +145,17 @@ class Function:
     params: list[Param]
     result: Type | None
     docs: str = ""
+    kind: str = "freestanding"
+    """`freestanding`, or a resource's `constructor`, `method` or `static` function."""
+    resource: int | None = None
+    """The resource typedef a constructor, method or static function belongs to."""
+
+    @property
+    def short_name(self) -> str:
+        """The name without its `[method]r.` / `[static]r.` / `[constructor]` prefix (`new` for a constructor)."""
+        if self.kind == "constructor":
+            return "new"
+        return self.name.split("]", 1)[-1].split(".", 1)[-1]
 
 
 @dataclass
@@ -231,9 +250,9 @@ def parser_error(stderr: str, wit_dir: Path) -> WitError:
 
 
 _UNSUPPORTED_KINDS = {
-    "resource": "resources are not supported (only value types: records, variants, enums, flags, lists, "
-                "options, results, tuples)",
-    "handle": "resource handles (own/borrow) are not supported",
+    "resource": "resources are not supported by the Rust guest glue or TypeScript declarations yet (Python host "
+                "bindings support resources the host defines)",
+    "handle": "resource handles (own/borrow) are not supported by the Rust guest glue or TypeScript declarations yet",
     "stream": "streams (async) are not supported",
     "future": "futures (async) are not supported",
     "error-context": "error-context (async) is not supported",
@@ -244,9 +263,10 @@ class _Builder:
     """Turns the parser's JSON into the model, converting only what it is asked for, and places
     each unsupported construct at its declaration (when the WIT's directory is known)."""
 
-    def __init__(self, doc: dict[str, Any], wit: Path | None) -> None:
+    def __init__(self, doc: dict[str, Any], wit: Path | None, resources: bool = False) -> None:
         self.doc = doc
         self.wit = wit
+        self.resources = resources
         self.raw_types: list[dict[str, Any]] = doc["types"]
         self.raw_ifaces: list[dict[str, Any]] = doc["interfaces"]
         self.anon: dict[int, Type] = {}
@@ -293,7 +313,20 @@ class _Builder:
             )
         if k == "type":
             return self.ref(v)
+        if k == "handle" and self.resources:
+            (how, target), = v.items()
+            return Handle(str(how), self.resource_def(int(target)))
         raise WitError(_UNSUPPORTED_KINDS.get(k, f"unsupported type kind {k!r}"))
+
+    def resource_def(self, idx: int) -> int:
+        """The resource typedef `idx` names, through `use` aliases."""
+        td = self.typedef(idx)
+        while td.kind == "alias" and isinstance(td.target, Named):
+            idx = td.target.id
+            td = self.typedefs[idx]
+        if td.kind != "resource":
+            raise WitError(f"`{td.name}` is not a resource")
+        return idx
 
     def typedef(self, idx: int) -> TypeDef:
         """The named type `idx`, converted once; an error in it points at its declaration."""
@@ -308,6 +341,11 @@ class _Builder:
 
     def _typedef(self, idx: int, t: dict[str, Any]) -> TypeDef:
         kind = t["kind"]
+        if kind == "resource" and self.resources:
+            td = TypeDef(idx, t["name"], self.owner(t) if "interface" in (t.get("owner") or {}) else None, "resource",
+                         _docs(t))
+            self.typedefs[idx] = td
+            return td
         if isinstance(kind, str):
             raise WitError(_UNSUPPORTED_KINDS.get(kind, f"unsupported kind {kind!r}"))
         (k, v), = kind.items()
@@ -337,13 +375,18 @@ class _Builder:
         """A function; an unsupported kind or type points at its declaration."""
         try:
             kind = f.get("kind", "freestanding")
+            resource = None
             if kind != "freestanding":
-                if str(kind).startswith("async"):
+                if str(kind).startswith("async") or (isinstance(kind, dict) and str(next(iter(kind))).startswith("async")):
                     raise WitError("async functions are not supported")
-                raise WitError("resource methods, constructors and static functions are not supported")
+                if not self.resources or not isinstance(kind, dict):
+                    raise WitError("resource methods, constructors and static functions are not supported by the Rust "
+                                   "guest glue or TypeScript declarations yet")
+                (kind, target), = kind.items()
+                resource = self.resource_def(int(target))
             result = f.get("result")
             return Function(f["name"], [Param(p["name"], self.ref(p["type"])) for p in f["params"]],
-                            None if result is None else self.ref(result), _docs(f))
+                            None if result is None else self.ref(result), _docs(f), str(kind), resource)
         except WitError as exc:
             span = find_function(self.wit, f["name"], owner) if self.wit else None
             raise exc.within(f"function `{f['name']}`").at(span) from None
@@ -412,14 +455,17 @@ def _same_names(what: str, ifaces: list[Interface]) -> None:
         seen[i.name] = i.qualified
 
 
-def load(doc: dict[str, Any], world: str | None = None, wit_dir: Path | None = None) -> Package:
+def load(doc: dict[str, Any], world: str | None = None, wit_dir: Path | None = None, *,
+         resources: bool = False) -> Package:
     """Builds the model of the last (main) package in a `--json` document.
 
     With no `world`, every type, interface and world of the document (what the project's own
     targets use); with one, that world and only what it reaches, so a package may hold
     constructs bindgen does not support as long as the chosen world does not use them.
-    `wit_dir` lets errors name the file and line of what they are about."""
-    b = _Builder(doc, wit_dir)
+    `wit_dir` lets errors name the file and line of what they are about. Resources (handles,
+    constructors, methods, static functions) are refused unless `resources` (so far only the
+    Python host bindings support them)."""
+    b = _Builder(doc, wit_dir, resources)
     main = main_package(doc, wit_dir)
     pkg_doc = doc["packages"][main]
     pkg_name = str(pkg_doc["name"])
@@ -475,6 +521,7 @@ def world_names(doc: dict[str, Any], wit_dir: Path | None = None) -> list[str]:
     return [str(w["name"]) for w in doc["worlds"] if w["package"] == main]
 
 
-def load_dir(wit_dir: Path, wasm_tools: str | None = None, world: str | None = None) -> Package:
+def load_dir(wit_dir: Path, wasm_tools: str | None = None, world: str | None = None, *,
+             resources: bool = False) -> Package:
     """Parses a WIT directory with the reference parser and builds its model."""
-    return load(read_wit_json(wit_dir, wasm_tools), world, wit_dir)
+    return load(read_wit_json(wit_dir, wasm_tools), world, wit_dir, resources=resources)

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from ._model import Function, Interface, ListT, Named, OptionT, Package, Prim, ResultT, TupleT, Type, WitError, World
+from ._model import (
+    Function,
+    Handle,
+    Interface,
+    ListT,
+    Named,
+    OptionT,
+    Package,
+    Prim,
+    ResultT,
+    TupleT,
+    Type,
+    WitError,
+    World,
+)
 from ._names import class_names, is_use, pascal, snake, upper
 
 _PY_PRIM = {
@@ -40,6 +54,8 @@ class PythonEmitter:
             return _PY_PRIM.get(t.name, "int")
         if isinstance(t, Named):
             return self.names[t.id]
+        if isinstance(t, Handle):
+            return self.names[t.resource]
         if isinstance(t, ListT):
             if self.pkg.resolve(t.elem) == Prim("u8"):
                 return "bytes"
@@ -67,6 +83,8 @@ class PythonEmitter:
             return f"option<{self.describe(t.inner)}>"
         if isinstance(t, ResultT):
             return f"result<{self.describe(t.ok)},{self.describe(t.err)}>"
+        if isinstance(t, Handle):
+            return t.kind
         td = self.pkg.typedefs[t.id]
         if td.kind == "record":
             return "record{" + ",".join(f"{f.name}:{self.describe(f.type)}" for f in td.fields) + "}"
@@ -85,6 +103,8 @@ class PythonEmitter:
             return t.name
         if isinstance(t, Named):
             return self.names[t.id]
+        if isinstance(t, Handle):
+            return f"{t.kind}_{self.names[t.resource]}"
         if isinstance(t, ListT):
             return "list_" + self.mangle(t.elem)
         if isinstance(t, TupleT):
@@ -159,6 +179,13 @@ class PythonEmitter:
                 assert td.target is not None
                 o += ["", "", f"{name} = {self.ann(td.target)}"]
                 o += _doc(td.docs, "")
+            elif td.kind == "resource":
+                qualified = next((i.qualified for w in self.pkg.worlds for i in (*w.imports, *w.exports)
+                                  if td.id in i.types), f"{self.pkg.name}/{td.interface}")
+                o += ["", "", f"{name} = Any",
+                      f'"""Resource `{td.name}`: the host object behind a handle (the host implementation\'s own class;',
+                      'released, with its `close()` if it has one, when the guest drops it or the invocation ends)."""',
+                      f"{self.resource_id(td.id)} = handles.resource_id({qualified + '#' + td.name!r})"]
 
     # ----------------------------------------------------------- helpers
     def helper(self, t: Type) -> None:
@@ -174,6 +201,19 @@ class PythonEmitter:
             kind = type(t).__name__
         getattr(self, f"_helper_{kind.lower()}")(t, key, lines)
         self.helpers[key] = lines
+
+    def _helper_handle(self, t: Handle, key: str, o: list[str]) -> None:
+        """A handle to a host-defined resource: the host object on the Python side (`_handles.py`)."""
+        rid = self.resource_id(t.resource)
+        o += [f"def _lower_{key}(v: Any, c: Any) -> None:",
+              f"    handles.lower_{t.kind}({rid}, v, c)",
+              "", "",
+              f"def _lift_{key}(c: Any) -> {self.ann(t)}:",
+              f"    return handles.lift_{t.kind}({rid}, c)"]
+
+    def resource_id(self, idx: int) -> str:
+        """The generated constant naming resource `idx` for wasmtime (`_RESOURCE_<NAME>`)."""
+        return f"_RESOURCE_{upper(self.names[idx])}"
 
     def _helper_record(self, t: Named, key: str, o: list[str]) -> None:
         td = self.pkg.typedefs[t.id]
@@ -367,8 +407,9 @@ class PythonEmitter:
         ident = snake(name)
         return ident + "_" if ident in ("self", "store", "instance") else ident
 
-    def _params(self, f: Function, export: bool = False) -> str:
-        return "".join(f", {self.arg(p.name) if export else snake(p.name)}: {self.ann(p.type)}" for p in f.params)
+    def _params(self, f: Function, export: bool = False, resource: bool = False) -> str:
+        return "".join(f", {self.arg(p.name) if export or resource else snake(p.name)}: {self.ann(p.type)}"
+                       for p in f.params)
 
     def emit_protocol(self, iface: Interface) -> None:
         o = self.out
@@ -376,9 +417,15 @@ class PythonEmitter:
         o += _doc(f"What the host implements for `{iface.qualified}`."
                   + (f"\n\n{iface.docs}" if iface.docs else ""), "    ")
         for f in iface.functions:
-            o += ["", f"    def {snake(f.name)}(self{self._params(f)}) -> {self.ann(f.result)}:"]
+            o += ["", f"    def {self.host_name(f)}(self{self._params(f, resource=f.resource is not None)}) -> {self.ann(f.result)}:"]
             o += _doc(f.docs, "        ")
             o.append("        ...")
+
+    def host_name(self, f: Function) -> str:
+        """A host method's name: the function's, or `<resource>_<name>` for a resource's (`new` constructs)."""
+        if f.resource is None:
+            return snake(f.name)
+        return f"{snake(self.pkg.typedefs[f.resource].name)}_{snake(f.short_name)}"
 
     def emit_world(self, world: World) -> None:
         wname = pascal(world.name)
@@ -404,10 +451,10 @@ class PythonEmitter:
                   '    for the invocation running on this thread."""']
             for iface in world.imports:
                 for f in iface.functions:
-                    fn = f"{snake(iface.name)}_{snake(f.name)}"
+                    fn = f"{snake(iface.name)}_{self.host_name(f)}"
                     args = ", ".join(f"{self.lift_fn(p.type)}(args[{i}])" for i, p in enumerate(f.params))
                     o += ["", f"    def {fn}(args: Any, results: Any) -> None:"]
-                    call = f"imports().{snake(iface.name)}.{snake(f.name)}({args})"
+                    call = f"imports().{snake(iface.name)}.{self.host_name(f)}({args})"
                     if f.result is None:
                         o.append(f"        {call}")
                     else:
@@ -415,10 +462,13 @@ class PythonEmitter:
             o += ["", "    with linker.root() as root:"]
             for iface in world.imports:
                 o.append(f"        with root.add_instance({iface.qualified!r}) as inst:")
-                if not iface.functions:
+                resources = [t for t in iface.types if self.pkg.typedefs[t].kind == "resource"]
+                if not iface.functions and not resources:
                     o.append("            pass")
+                for t in resources:
+                    o.append(f"            handles.define(inst, {self.pkg.typedefs[t].name!r}, {self.resource_id(t)})")
                 for f in iface.functions:
-                    o.append(f"            abi.add_func(inst, {f.name!r}, {snake(iface.name)}_{snake(f.name)})")
+                    o.append(f"            abi.add_func(inst, {f.name!r}, {snake(iface.name)}_{self.host_name(f)})")
         # exports
         o += ["", "", f"class {wname}Exports:"]
         o += _doc(f"Typed callers for the exports of world `{world.name}`; the export\n"
@@ -475,7 +525,17 @@ class PythonEmitter:
     def _export_attr(self, iface: Interface | None, f: Function) -> str:
         return snake(f.name) if iface is None else f"{snake(iface.name)}_{snake(f.name)}"
 
+    def uses_resources(self) -> bool:
+        return any(td.kind == "resource" for td in self.pkg.typedefs.values())
+
     def emit(self) -> str:
+        for w in self.pkg.worlds:
+            for i in w.exports:
+                for t in i.types:
+                    if self.pkg.typedefs[t].kind == "resource":
+                        raise WitError(f"world `{w.name}` exports resource `{self.pkg.typedefs[t].name}` "
+                                       f"({i.qualified}): resources a guest defines are not supported yet, only "
+                                       "resources the host defines (in imported interfaces)")
         self.emit_types()
         ifaces = []
         for w in self.pkg.worlds:
@@ -504,7 +564,7 @@ class PythonEmitter:
             "from wasmtime.component import Component, Instance, Linker",
             "",
             "from wasmlet.bindings import _abi as abi",
-        ]
+        ] + (["from wasmlet.bindings import _handles as handles"] if self.uses_resources() else [])
         body = list(self.out)
         helpers: list[str] = []
         for key in self.helpers:

@@ -7,7 +7,7 @@ The generated file needs only `std` and the hand-written runtime in
 from __future__ import annotations
 
 from ._layout import MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, Layout, discriminant_size, flags_size
-from ._model import Function, Interface, ListT, Named, OptionT, Package, Prim, TupleT, Type, WitError, World
+from ._model import Function, Interface, ListT, Named, OptionT, Package, Prim, ResultT, TupleT, Type, WitError, World
 from ._names import class_names, is_use, pascal, rust_snake, snake
 
 _RUST_PRIM = {
@@ -63,6 +63,7 @@ class RustEmitter:
             return "(" + "".join(f"{self.ty(e)}, " for e in t.elems).rstrip(" ") + ")"
         if isinstance(t, OptionT):
             return f"Option<{self.ty(t.inner)}>"
+        assert isinstance(t, ResultT), t  # handles never reach the Rust glue (the model refuses them)
         return f"Result<{self.ty(t.ok)}, {self.ty(t.err)}>"
 
     def param_ty(self, t: Type) -> str:

@@ -168,6 +168,7 @@ class TypeScriptEmitter:
             if self.maybe_undefined(t.inner):
                 return f'{{ tag: "none" }} | {{ tag: "some"; val: {inner} }}'
             return f"{inner} | undefined"
+        assert isinstance(t, ResultT), t  # handles never reach TypeScript (the model refuses them)
         return f'{{ tag: "ok"; val: {self.ty(t.ok, scope)} }} | {{ tag: "err"; val: {self.ty(t.err, scope)} }}'
 
     def field(self, name: str, t: Type, scope: Scope) -> str:

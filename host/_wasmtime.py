@@ -58,6 +58,7 @@ WASMTIME_VERSION = installed_version()
 check_version(WASMTIME_VERSION)
 
 from wasmtime import _bindings as capi  # noqa: E402  (only after the version check)
+from wasmtime import _ffi as ffi  # noqa: E402
 
 # ------------------------------------------------------------------ C types
 
@@ -149,12 +150,16 @@ _FINALIZER = ctypes.CFUNCTYPE(None, c_void_p)
 def _trampoline(env: int | None, context: Any, ty: Any, args: Any, nargs: int,
                 results: Any, nresults: int) -> int:
     """Runs host function number `env`; a Python exception becomes a wasmtime error, never an unwind."""
+    outer = getattr(_tls, "context", None)
+    _tls.context = context
     try:
         _HOST_FUNCS[env or 0](args, results)
         return 0
     except BaseException as exc:  # a host function must never unwind into wasm
         _tls.host_exception = exc
         return int(_error_new(f"host function failed: {type(exc).__name__}: {exc}".encode()) or 0)
+    finally:
+        _tls.context = outer
 
 
 @_FINALIZER  # type: ignore[untyped-decorator]
@@ -175,7 +180,38 @@ def add_func(inst: _component.LinkerInstance, name: str, body: HostFunc) -> None
         raise wasmtime.WasmtimeError._from_ptr(err)
 
 
+# ------------------------------------------------------------ resource handles
+
+K_RESOURCE = int(ffi.WASMTIME_COMPONENT_RESOURCE.value)
+
+
+class StoreContext:
+    """The store as wasmtime-py's resource calls want it: inside a host function, the context that
+    call was given (the store's own is not usable then); otherwise the store's."""
+
+    def __init__(self, store: wasmtime.Store) -> None:
+        self.store = store
+
+    def _context(self) -> Any:
+        inside: Any = getattr(_tls, "context", None)
+        return inside if inside is not None else self.store._context()
+
+
+def resource_take(c: Any) -> _component.ResourceAny:
+    """The resource handle a component value holds, moved out of it (the value no longer owns it)."""
+    if c.kind != K_RESOURCE:
+        raise TypeError(f"expected a resource handle, found value kind {c.kind}")
+    return _component.ResourceAny._from_ptr(ffi.take_pointer(c.of, "resource"))
+
+
+def resource_put(handle: _component.ResourceAny, c: Any) -> None:
+    """Stores a resource handle in a component value, which then owns it."""
+    c.kind = K_RESOURCE
+    c.of.resource = handle._consume()
+
+
 __all__ = [
+    "K_RESOURCE", "StoreContext", "resource_put", "resource_take",
     "PINNED", "WASMTIME_VERSION", "GuestError", "HostFunc", "Val", "ValRecordEntry", "WasmtimeVersionError",
     "add_func", "byte_vec_new", "call", "capi", "check_version", "flags_new_uninit", "installed_version", "list_delete",
     "list_new_uninit", "post_return", "record_delete", "record_new_uninit", "val_delete", "val_new",

@@ -28,6 +28,7 @@ from wasmtime.component import Component, Instance, Linker
 from ._capture import Capture
 from ._embed_bindings import bound_exports, bound_imports, calls, linker_parts, world_of
 from .bindings._abi import BindingError, Err, GuestError, Ok, Some
+from .bindings._handles import HandleTable, using
 from .engine import Engine
 from .errors import GuestTrap, InvocationError, LoadError, OutOfMemory, Timeout
 from .manifest import Limits
@@ -160,11 +161,13 @@ class PluginInstance(Generic[E]):
     def __init__(self, plugin: Plugin[E]) -> None:
         self.plugin = plugin
         self._store, self._capture = plugin._store()
+        self._handles = HandleTable(self._store)  # the host objects behind resource handles, for this instance
         self._output: list[str] = []
         self._broken: InvocationError | None = None
         calls.last = ""
         try:
-            self._instance = plugin._linker.instantiate(self._store, plugin.component)
+            with using(self._handles):
+                self._instance = plugin._linker.instantiate(self._store, plugin.component)
         except (GuestError, wasmtime.WasmtimeError) as exc:
             error = plugin._classify(exc, self._collect())
             self.close()
@@ -186,7 +189,8 @@ class PluginInstance(Generic[E]):
         self._store.set_epoch_deadline(self.plugin.engine.ticks(self.plugin.limits.timeout_ms))
         calls.last = ""
         try:
-            return method(self.plugin.exports, self._store, self._instance, *args, **kwargs)
+            with using(self._handles):
+                return method(self.plugin.exports, self._store, self._instance, *args, **kwargs)
         except (GuestError, wasmtime.WasmtimeError) as exc:
             self._broken = self.plugin._classify(exc, self._collect())
             raise self._broken from self._broken.__cause__
@@ -206,6 +210,7 @@ class PluginInstance(Generic[E]):
         """Collects the guest's output and frees the store now (not when the collector runs)."""
         self._collect()
         self._store.close()
+        self._handles.close()
 
     def __enter__(self) -> PluginInstance[E]:
         return self

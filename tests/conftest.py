@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -118,9 +119,9 @@ def pg_url() -> str:
     return reachable("PostgreSQL", PG_URL, lambda url: psycopg.connect(url, connect_timeout=3).close())
 
 
-@pytest.fixture
-def pg_database(pg_url: str) -> Iterator[str]:
-    """A PostgreSQL database of its own for one test (its URL), dropped afterwards with whatever uses it."""
+@contextmanager
+def new_pg_database(pg_url: str) -> Iterator[str]:
+    """A PostgreSQL database of its own (its URL), dropped afterwards with whatever uses it."""
     import uuid
 
     import psycopg
@@ -134,6 +135,20 @@ def pg_database(pg_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_database(pg_url: str) -> Iterator[str]:
+    """A database for one test."""
+    with new_pg_database(pg_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_module_database(pg_url: str) -> Iterator[str]:
+    """A database the tests of one module share."""
+    with new_pg_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -373,6 +373,10 @@ def describe_type(t: Any) -> str:
         ok = "_" if t.ok is None else describe_type(t.ok)
         err = "_" if t.err is None else describe_type(t.err)
         return f"result<{ok},{err}>"
+    if isinstance(t, c.OwnType):
+        return "own"
+    if isinstance(t, c.BorrowType):
+        return "borrow"
     return type(t).__name__.lower()
 
 

@@ -51,6 +51,8 @@ CHUNK = 1 << 20
 """Components are stored in pieces of this size (a bytea value is best kept far below its 1 GB cap)."""
 _PING_S = 10.0
 """A silent notification connection is checked this often (a dead peer shows within this plus TCP's)."""
+_WAIT_S = 0.5
+"""The longest one wait for notifications blocks its thread (so stopping the host is never held up longer)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS wasmlet_components (
@@ -270,10 +272,15 @@ class PostgresRegistry:
                     if self._last_problem:
                         log.info("registry: following PostgreSQL's changes at %s again", self.where)
                     self._following, self._last_problem, pause = True, "", 0.5
+                    silent_since = time.monotonic()
                     while True:
                         changed = await anyio.to_thread.run_sync(self._changes, listener)
                         if changed:
                             await anyio.to_thread.run_sync(self._load, changed)
+                            silent_since = time.monotonic()
+                        elif time.monotonic() - silent_since >= _PING_S:
+                            await anyio.to_thread.run_sync(listener.execute, "SELECT 1")  # is it still there?
+                            silent_since = time.monotonic()
                 except (psycopg.Error, RegistryError) as exc:
                     self._following = False
                     self._last_problem = f"PostgreSQL at {self.where}: {_reason(exc)}"
@@ -299,14 +306,13 @@ class PostgresRegistry:
             raise
         return conn
 
-    def _changes(self, listener: psycopg.Connection[TupleRow]) -> set[str]:
-        """The functions changed since the last call: waits up to `_PING_S` for the first notification,
-        then takes whatever else arrived with it; after a silent wait, checks the connection is alive."""
-        names = {n.payload for n in listener.notifies(timeout=_PING_S, stop_after=1)}
-        if not names:
-            listener.execute("SELECT 1")
-            return names
-        names |= {n.payload for n in listener.notifies(timeout=0.001)}
+    @staticmethod
+    def _changes(listener: psycopg.Connection[TupleRow]) -> set[str]:
+        """The functions changed since the last call: waits up to `_WAIT_S` for the first notification,
+        then takes whatever else arrived with it."""
+        names = {n.payload for n in listener.notifies(timeout=_WAIT_S, stop_after=1)}
+        if names:
+            names |= {n.payload for n in listener.notifies(timeout=0.001)}
         return names
 
     # --------------------------------------------------------------- writes

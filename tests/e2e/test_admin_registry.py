@@ -264,7 +264,8 @@ def test_concurrent_deletes_and_deploys_leave_a_consistent_registry(store: Store
     """Two connections (as two processes would have) deploy and delete the same functions at once,
     with components shared between them; afterwards no alias dangles, every version's blob is there
     and intact, no blob is left over, and no version name was handed out twice."""
-    wasms = [probe_wasm["rust"].read_bytes(), probe_wasm["python"].read_bytes()]
+    rust = probe_wasm["rust"].read_bytes()
+    wasms = [rust, rust + bytes(2_500_000)]  # the registry stores bytes: the second spans three PostgreSQL chunks
     a, b = store.open(), store.open()
     handed_out: list[tuple[str, str]] = []
     stop = threading.Event()

@@ -72,6 +72,14 @@ def hosts(tmp_path: Path, pg_database: str) -> Iterator[list[Host]]:
         yield [stack.enter_context(start_host(tmp_path, i, pg_database)) for i in range(3)]
 
 
+@pytest.fixture(scope="module")
+def shared_hosts(tmp_path_factory: pytest.TempPathFactory, pg_module_database: str) -> Iterator[list[Host]]:
+    """Three hosts the tests that stop none of them share (each uses its own function names)."""
+    tmp = tmp_path_factory.mktemp("shared-hosts")
+    with ExitStack() as stack:
+        yield [stack.enter_context(start_host(tmp, i, pg_module_database)) for i in range(3)]
+
+
 def serves(host: Host, path: str, expected: str) -> bool:
     r = httpx.get(host.url + path, timeout=5)
     return r.status_code == 200 and r.text == expected
@@ -94,9 +102,10 @@ def wait_all(hosts: list[Host], path: str, expected: str | None) -> list[float]:
     return [took[h.index] for h in hosts]
 
 
-def test_a_change_on_any_host_is_served_by_every_host(hosts: list[Host], probe_wasm: dict[str, Path]) -> None:
+def test_a_change_on_any_host_is_served_by_every_host(shared_hosts: list[Host], probe_wasm: dict[str, Path]) -> None:
     """Deploy, alias moves and deletes on one host are served by all three within the bound; each host
     compiles the component itself, on first use, into its own cache."""
+    hosts = shared_hosts
     wasm = probe_wasm["rust"].read_bytes()
     one, two, three = hosts
     first = one.deploy("probe", wasm, '[config]\nrelease = "one"\n')
@@ -126,10 +135,11 @@ def test_a_change_on_any_host_is_served_by_every_host(hosts: list[Host], probe_w
     wait_all(hosts, "/probe/latest/hello", "hello from rust")
 
 
-def test_two_hosts_deploying_the_same_function_at_once_get_two_versions(hosts: list[Host],
+def test_two_hosts_deploying_the_same_function_at_once_get_two_versions(shared_hosts: list[Host],
                                                                         probe_wasm: dict[str, Path]) -> None:
     """Concurrent deploys through different hosts: distinct versions, each with its own manifest and
     intact component, and `latest` names one of them on every host."""
+    hosts = shared_hosts
     wasm = probe_wasm["rust"].read_bytes()
     for round_ in range(3):
         with ThreadPoolExecutor(2) as pool:
