@@ -17,15 +17,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
 from _common import Serve, Wrk, build_guest, examples, wrk
-from psycopg import conninfo
+from pgdb import new_pg_database
 
 from wasmlet.registry.postgres import describe
 
@@ -37,19 +35,6 @@ def cpu() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return "unknown CPU"
-
-
-@contextmanager
-def database(server_url: str) -> Iterator[str]:
-    """A database of its own, dropped afterwards."""
-    name = f"wasmlet_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield conninfo.make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def transactions(url: str) -> int:
@@ -134,7 +119,7 @@ def main() -> None:
     probe = build_guest("probe-rust", Path(__file__).resolve().parent.parent / "tests/guests/probe-rust", "rust",
                         Path(__file__).resolve().parent.parent / "wit", "function").read_bytes()
     print(f"CPU: {cpu()}; 2 cores shared by every host, wrk and PostgreSQL")
-    with database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+    with new_pg_database(args.postgres, "wasmlet_bench") as url, tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         print(f"registry: PostgreSQL at {describe(url)}")
         config = f'[registry]\ntype = "postgres"\nurl = "{url}"\n'
         hosts = [Serve(Path(tmp) / f"host{i}" / "data", access_log=False, config=config) for i in range(3)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "tests" / "kitchen"))
 
 from guests import build_guest, build_wat, unavailable  # noqa: E402
+from pgdb import new_pg_database  # noqa: E402
 from servers import free_port, running  # noqa: E402
 
 from wasmlet import Engine, Runtime  # noqa: E402
@@ -117,24 +117,6 @@ def pg_url() -> str:
     import psycopg
 
     return reachable("PostgreSQL", PG_URL, lambda url: psycopg.connect(url, connect_timeout=3).close())
-
-
-@contextmanager
-def new_pg_database(pg_url: str) -> Iterator[str]:
-    """A PostgreSQL database of its own (its URL), dropped afterwards with whatever uses it."""
-    import uuid
-
-    import psycopg
-    from psycopg import conninfo
-
-    name = f"wasmlet_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield conninfo.make_conninfo(pg_url, dbname=name)
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
