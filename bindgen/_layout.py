@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._model import ListT, Named, OptionT, Package, Prim, ResultT, TupleT, Type
+from ._model import Handle, ListT, Named, OptionT, Package, Prim, ResultT, TupleT, Type
 
 MAX_FLAT_PARAMS = 16
 MAX_FLAT_RESULTS = 1
@@ -57,6 +57,8 @@ class Layout:
 
     def align(self, t: Type) -> int:
         t = self.pkg.resolve(t)
+        if isinstance(t, Handle):
+            return 4
         if isinstance(t, Prim):
             return 4 if t.name == "string" else _PRIM_SIZE[t.name]
         if isinstance(t, ListT):
@@ -73,6 +75,8 @@ class Layout:
 
     def size(self, t: Type) -> int:
         t = self.pkg.resolve(t)
+        if isinstance(t, Handle):
+            return 4
         if isinstance(t, Prim):
             return _PRIM_SIZE[t.name]
         if isinstance(t, ListT):
@@ -109,6 +113,8 @@ class Layout:
 
     def flat(self, t: Type) -> list[str]:
         t = self.pkg.resolve(t)
+        if isinstance(t, Handle):
+            return ["i32"]
         if isinstance(t, Prim):
             return list(_PRIM_FLAT.get(t.name, ["i32"]))
         if isinstance(t, ListT):

@@ -250,9 +250,9 @@ def parser_error(stderr: str, wit_dir: Path) -> WitError:
 
 
 _UNSUPPORTED_KINDS = {
-    "resource": "resources are not supported by the Rust guest glue or TypeScript declarations yet (Python host "
-                "bindings support resources the host defines)",
-    "handle": "resource handles (own/borrow) are not supported by the Rust guest glue or TypeScript declarations yet",
+    "resource": "resources are not supported by the TypeScript declarations yet (Python host bindings and Rust "
+                "guest glue support resources the host defines)",
+    "handle": "resource handles (own/borrow) are not supported by the TypeScript declarations yet",
     "stream": "streams (async) are not supported",
     "future": "futures (async) are not supported",
     "error-context": "error-context (async) is not supported",
@@ -380,8 +380,8 @@ class _Builder:
                 if str(kind).startswith("async") or (isinstance(kind, dict) and str(next(iter(kind))).startswith("async")):
                     raise WitError("async functions are not supported")
                 if not self.resources or not isinstance(kind, dict):
-                    raise WitError("resource methods, constructors and static functions are not supported by the Rust "
-                                   "guest glue or TypeScript declarations yet")
+                    raise WitError("resource methods, constructors and static functions are not supported by the "
+                                   "TypeScript declarations yet")
                 (kind, target), = kind.items()
                 resource = self.resource_def(int(target))
             result = f.get("result")
@@ -419,7 +419,15 @@ class _Builder:
                                "functions are not supported; declare it in an interface and import that").at(span)
         for item in w["exports"].values():
             if "interface" in item:
-                exports.append(self._used(w["name"], "export", item["interface"]["id"]))
+                exported = self._used(w["name"], "export", item["interface"]["id"])
+                for tid in exported.types:
+                    td = self.typedefs[tid]
+                    if td.kind == "resource":
+                        raise WitError("resources a guest exports are not supported yet (only resources the host "
+                                       "defines, in interfaces the world imports)").within(
+                            f"resource `{td.name}`").at(self._find_type(self.raw_types[tid])).reached(
+                            f"world `{w['name']}` needs it through its export of {exported.qualified}")
+                exports.append(exported)
             elif "function" in item:
                 export_funcs.append(self.function(item["function"], w["name"]))
         order = [self.interfaces[k] for k in sorted(self.interfaces)]

@@ -7,7 +7,7 @@ The generated file needs only `std` and the hand-written runtime in
 from __future__ import annotations
 
 from ._layout import MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, Layout, discriminant_size, flags_size
-from ._model import Function, Interface, ListT, Named, OptionT, Package, Prim, ResultT, TupleT, Type, WitError, World
+from ._model import Function, Handle, Interface, ListT, Named, OptionT, Package, Prim, ResultT, TupleT, Type, WitError, World
 from ._names import class_names, is_use, pascal, rust_snake, snake
 
 _RUST_PRIM = {
@@ -57,17 +57,56 @@ class RustEmitter:
             return _RUST_PRIM[t.name]
         if isinstance(t, Named):
             return self.names[t.id]
+        if isinstance(t, Handle):
+            return self.names[t.resource] if t.kind == "own" else f"&{self.names[t.resource]}"
         if isinstance(t, ListT):
             return f"Vec<{self.ty(t.elem)}>"
         if isinstance(t, TupleT):
             return "(" + "".join(f"{self.ty(e)}, " for e in t.elems).rstrip(" ") + ")"
         if isinstance(t, OptionT):
             return f"Option<{self.ty(t.inner)}>"
-        assert isinstance(t, ResultT), t  # handles never reach the Rust glue (the model refuses them)
+        assert isinstance(t, ResultT), t
         return f"Result<{self.ty(t.ok)}, {self.ty(t.err)}>"
+
+    def has_handle(self, t: Type | None, kinds: tuple[str, ...] = ("own", "borrow"),
+                   seen: frozenset[int] = frozenset()) -> bool:
+        """The type holds a resource handle (of these kinds) somewhere (then it is neither Clone nor PartialEq)."""
+        t = None if t is None else self.pkg.resolve(t)
+        if t is None or isinstance(t, Prim):
+            return False
+        if isinstance(t, Handle):
+            return t.kind in kinds
+        if isinstance(t, ListT):
+            return self.has_handle(t.elem, kinds, seen)
+        if isinstance(t, TupleT):
+            return any(self.has_handle(e, kinds, seen) for e in t.elems)
+        if isinstance(t, OptionT):
+            return self.has_handle(t.inner, kinds, seen)
+        if isinstance(t, ResultT):
+            return self.has_handle(t.ok, kinds, seen) or self.has_handle(t.err, kinds, seen)
+        if t.id in seen:
+            return False
+        td = self.pkg.typedefs[t.id]
+        inner: list[Type | None] = [*(x.type for x in td.fields), *(c.type for c in td.cases)]
+        return any(self.has_handle(x, kinds, seen | {t.id}) for x in inner)
+
+    def owns_handle(self, t: Type) -> bool:
+        return self.has_handle(t, ("own",))
+
+    def lower_call(self, name: str, t: Type, method: str, args: str) -> str:
+        """`name.method(args)`, spelled out for a handle (a method call on `&Counter` would find the
+        owning impl and hand the handle over instead of lending it)."""
+        r = self.pkg.resolve(t)
+        if isinstance(r, Handle):
+            return f"<{self.param_ty(t)} as Lower>::{method}(&{name}, {args});"
+        return f"{name}.{method}({args});"
 
     def param_ty(self, t: Type) -> str:
         r = self.pkg.resolve(t)
+        if isinstance(r, Handle):
+            return self.names[r.resource] if r.kind == "own" else f"&{self.names[r.resource]}"
+        if self.owns_handle(r):
+            return self.ty(t)  # holds owned handles: the callee takes them, so the caller gives the value up
         if isinstance(r, Prim):
             return "&str" if r.name == "string" else _RUST_PRIM[r.name]
         if isinstance(r, ListT):
@@ -95,11 +134,63 @@ class RustEmitter:
                 continue
             getattr(self, f"_emit_{td.kind}")(td, name, t, o)
 
+    def _emit_resource(self, td: object, name: str, t: Named, o: list[str]) -> None:
+        """A host-defined resource: a handle the guest owns; lowering it as `own` hands it over, dropping
+        it tells the host (`[resource-drop]`); `&Name` lends it for one call."""
+        d = self.pkg.typedefs[t.id]
+        qualified = next((i.qualified for w in self.pkg.worlds for i in (*w.imports, *w.exports) if t.id in i.types),
+                         f"{self.pkg.name}/{d.interface}")
+        o += [""] + _docs(d.docs or f"Resource `{d.name}`: a handle to an object the host keeps.", "")
+        o += ["#[derive(Debug)]", f"pub struct {name} {{", "    handle: core::cell::Cell<u32>,", "}", "",
+              f"impl {name} {{",
+              "    /// Takes over a raw handle, as the canonical ABI passes it.",
+              "    ///",
+              "    /// # Safety",
+              "    /// `handle` must be an owned handle of this resource type that nothing else drops.",
+              f"    pub unsafe fn from_handle(handle: u32) -> {name} {{",
+              f"        {name} {{ handle: core::cell::Cell::new(handle) }}", "    }",
+              "    /// The raw handle.", "    pub fn handle(&self) -> u32 {", "        self.handle.get()", "    }",
+              "}", "",
+              f"impl Drop for {name} {{", "    fn drop(&mut self) {",
+              "        #[cfg(target_arch = \"wasm32\")]",
+              f"        #[link(wasm_import_module = \"{qualified}\")]",
+              "        extern \"C\" {",
+              f"            #[link_name = \"[resource-drop]{d.name}\"]",
+              "            fn drop_handle(handle: i32);",
+              "        }",
+              "        #[cfg(not(target_arch = \"wasm32\"))]",
+              "        unsafe fn drop_handle(_: i32) {}",
+              "        let handle = self.handle.replace(u32::MAX);",
+              "        if handle != u32::MAX {",
+              "            unsafe { drop_handle(handle as i32) }",
+              "        }", "    }", "}", "",
+              f"unsafe impl Lower for {name} {{",
+              "    const SIZE: usize = 4;", "    const ALIGN: usize = 4;", "    const FLAT: usize = 1;",
+              "    unsafe fn store(&self, ptr: *mut u8, _cx: &mut abi::Cleanup) {",
+              "        (ptr as *mut u32).write_unaligned(self.handle.replace(u32::MAX)) // handed over",
+              "    }",
+              "    fn lower_flat(&self, out: &mut Vec<u64>, _cx: &mut abi::Cleanup) {",
+              "        out.push(self.handle.replace(u32::MAX) as u64) // handed over",
+              "    }", "}", "",
+              f"unsafe impl Lift for {name} {{",
+              "    unsafe fn load(ptr: *const u8) -> Self {",
+              f"        {name}::from_handle((ptr as *const u32).read_unaligned())", "    }",
+              "    unsafe fn lift_flat(it: &mut abi::Flat) -> Self {",
+              f"        {name}::from_handle(it.next() as u32)", "    }", "}", "",
+              f"unsafe impl<'a> Lower for &'a {name} {{",
+              "    const SIZE: usize = 4;", "    const ALIGN: usize = 4;", "    const FLAT: usize = 1;",
+              "    unsafe fn store(&self, ptr: *mut u8, _cx: &mut abi::Cleanup) {",
+              "        (ptr as *mut u32).write_unaligned(self.handle()) // lent",
+              "    }",
+              "    fn lower_flat(&self, out: &mut Vec<u64>, _cx: &mut abi::Cleanup) {",
+              "        out.push(self.handle() as u64) // lent",
+              "    }", "}"]
+
     def _emit_record(self, td: object, name: str, t: Named, o: list[str]) -> None:
         fields = self.pkg.typedefs[t.id].fields
         offsets = self.layout.offsets([f.type for f in fields])
         o += [""] + _docs(self.pkg.typedefs[t.id].docs, "")
-        o += ["#[derive(Clone, Debug, PartialEq)]", f"pub struct {name} {{"]
+        o += ["#[derive(Debug)]" if self.has_handle(t) else "#[derive(Clone, Debug, PartialEq)]", f"pub struct {name} {{"]
         for f in fields:
             o += _docs(f.docs, "    ") + [f"    pub {rust_snake(f.name)}: {self.ty(f.type)},"]
         o += ["}", "", f"unsafe impl Lower for {name} {{"]
@@ -128,7 +219,8 @@ class RustEmitter:
         disc = _DISC_TYPE[discriminant_size(len(d.cases))]
         off = self.layout.payload_offset(t)
         o += [""] + _docs(d.docs, "")
-        o.append("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]" if enum else "#[derive(Clone, Debug, PartialEq)]")
+        o.append("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]" if enum else
+                 "#[derive(Debug)]" if self.has_handle(t) else "#[derive(Clone, Debug, PartialEq)]")
         o.append(f"pub enum {name} {{")
         for c in d.cases:
             o += _docs(c.docs, "    ")
@@ -241,14 +333,20 @@ class RustEmitter:
         size = self.layout.record_end(types)
         return offs, (size + align - 1) // align * align, align
 
-    def emit_import(self, iface: Interface, f: Function, o: list[str]) -> None:
+    def emit_import(self, iface: Interface, f: Function, o: list[str], indent: str = "") -> None:
         core_params, core_results, spill_params, spill_result = self._core_sig(f, imported=True)
-        sig_params = ", ".join(f"{rust_snake(p.name)}: {self.param_ty(p.type)}" for p in f.params)
+        names = [rust_snake(p.name) for p in f.params]
+        sig = [f"{n}: {self.param_ty(p.type)}" for n, p in zip(names, f.params)]
+        if f.kind == "method":
+            names[0], sig[0] = "self", "&self"
+        sig_params = ", ".join(sig)
         ret = "" if f.result is None else f" -> {self.ty(f.result)}"
         core_args = ", ".join(f"a{i}: {t}" for i, t in enumerate(core_params))
         core_ret = "" if not core_results else f" -> {core_results[0]}"
+        fname = rust_snake(f.short_name) if f.resource is not None else rust_snake(f.name)
+        start = len(o)
         o += [""] + _docs(f.docs, "    ")
-        o += [f"    pub fn {rust_snake(f.name)}({sig_params}){ret} {{",
+        o += [f"    pub fn {fname}({sig_params}){ret} {{",
               "        #[cfg(target_arch = \"wasm32\")]",
               f"        #[link(wasm_import_module = \"{iface.qualified}\")]",
               "        extern \"C\" {",
@@ -265,12 +363,12 @@ class RustEmitter:
         if spill_params:
             offs, size, align = self._params_layout(f)
             o.append(f"            let area = cx.alloc({size}, {align});")
-            for p, off in zip(f.params, offs):
-                o.append(f"            {rust_snake(p.name)}.store(area.add({off}), &mut cx);")
+            for n, p, off in zip(names, f.params, offs):
+                o.append("            " + self.lower_call(n, p.type, "store", f"area.add({off}), &mut cx"))
             o.append("            flat.push(area as usize as u64);")
         else:
-            for p in f.params:
-                o.append(f"            {rust_snake(p.name)}.lower_flat(&mut flat, &mut cx);")
+            for n, p in zip(names, f.params):
+                o.append("            " + self.lower_call(n, p.type, "lower_flat", "&mut flat, &mut cx"))
         rt = self.ty(f.result)
         if spill_result:
             o += [f"            let ret = cx.alloc(<{rt} as Lower>::SIZE, <{rt} as Lower>::ALIGN);",
@@ -287,6 +385,8 @@ class RustEmitter:
         else:
             o += [f"            wit_import({args});", "            let _ = &mut cx;"]
         o += ["        }", "    }"]
+        if indent:
+            o[start:] = [indent + line if line else line for line in o[start:]]
 
     def emit_export(self, world: World, iface: Interface | None, f: Function, trait: str, o: list[str]) -> str:
         core_params, core_results, spill_params, spill_result = self._core_sig(f, imported=False)
@@ -377,7 +477,14 @@ class RustEmitter:
             self.out += [""] + _docs(iface.docs, "") + [f"pub mod {rust_snake(snake(iface.name))} {{",
                                                          "    #[allow(unused_imports)]", "    use super::*;"]
             for f in iface.functions:
-                self.emit_import(iface, f, self.out)
+                if f.resource is None:
+                    self.emit_import(iface, f, self.out)
+            for rid in [t for t in iface.types if self.pkg.typedefs[t].kind == "resource"]:
+                self.out += ["", f"    impl {self.names[rid]} {{"]
+                for f in iface.functions:
+                    if f.resource == rid:
+                        self.emit_import(iface, f, self.out, indent="    ")
+                self.out.append("    }")
             self.out.append("}")
         for w in self.pkg.worlds:
             if w.import_functions:

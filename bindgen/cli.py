@@ -59,7 +59,7 @@ def targets_from(root: Path) -> list[Target]:
 
 def render(root: Path, target: Target) -> dict[Path, str]:
     """The generated files of one target, by path."""
-    pkg = load_dir(root / target.wit, resources=not (target.rust or target.typescript))
+    pkg = load_dir(root / target.wit, resources=not target.typescript)
     out: dict[Path, str] = {}
     if target.python:
         out[root / target.python] = generate_python(pkg, f"{target.wit}/")
@@ -93,7 +93,7 @@ def render_package(wit: Path, world: str | None, python: Path | None, rust: Path
             raise WitError(f"{wit}: package {pkg_name} has {len(names)} worlds ({', '.join(names)}); "
                            "choose one with --world")
         world = names[0]
-    pkg = load(doc, world, wit, resources=rust is None and typescript is None)  # so far only Python has resources
+    pkg = load(doc, world, wit, resources=typescript is None)  # TypeScript has no resources yet
     outputs = [p for p in (python, rust, typescript) if p is not None]
     base = outputs[0].parent
     cmd = f"wasmlet bindgen {_rel(wit, base)} --world {world}"
