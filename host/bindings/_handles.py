@@ -21,6 +21,8 @@ from wasmtime import component as _component
 from .._wasmtime import StoreContext, resource_put, resource_take
 
 _tls = threading.local()
+MAX_HANDLES = 10_000
+"""Host objects one invocation may hold at once: each costs host memory no guest limit counts."""
 
 
 class HandleError(Exception):
@@ -36,9 +38,10 @@ def resource_id(qualified: str) -> int:
 class HandleTable:
     """The host objects behind one invocation's handles, by rep."""
 
-    def __init__(self, store: wasmtime.Store) -> None:
+    def __init__(self, store: wasmtime.Store, max_handles: int = MAX_HANDLES) -> None:
         self.store = store
         self.context = StoreContext(store)
+        self.max_handles = max_handles
         self._objects: dict[int, tuple[int, Any]] = {}
         self._next = 1
 
@@ -46,6 +49,9 @@ class HandleTable:
         return len(self._objects)
 
     def insert(self, resource: int, obj: Any) -> int:
+        if len(self._objects) >= self.max_handles:
+            _release(obj)
+            raise HandleError(f"too many live resource handles ({self.max_handles}): drop some before making more")
         rep = self._next
         self._next += 1
         self._objects[rep] = (resource, obj)
@@ -87,9 +93,9 @@ def using(table: HandleTable) -> Iterator[HandleTable]:
 
 
 @contextmanager
-def handle_scope(store: wasmtime.Store) -> Iterator[HandleTable]:
+def handle_scope(store: wasmtime.Store, max_handles: int = MAX_HANDLES) -> Iterator[HandleTable]:
     """The handle table of the invocation running in `store` on this thread, released at the end."""
-    table = HandleTable(store)
+    table = HandleTable(store, max_handles)
     try:
         with using(table):
             yield table
@@ -151,5 +157,5 @@ def define(inst: _component.LinkerInstance, name: str, resource: int) -> None:
     inst.add_resource(name, _component.ResourceType.host(resource), lambda store, rep: drop(resource, rep))
 
 
-__all__ = ["HandleError", "HandleTable", "current", "define", "drop", "handle_scope", "lift_borrow", "lift_own",
+__all__ = ["MAX_HANDLES", "HandleError", "HandleTable", "current", "define", "drop", "handle_scope", "lift_borrow", "lift_own",
            "lower_borrow", "lower_own", "resource_id", "using"]

@@ -169,6 +169,17 @@ def test_a_handle_used_after_it_moved_or_forged_traps_and_everything_is_still_re
     assert all(c.value in rig.counters.closed or c in rig.counters.taken for c in rig.counters.made)
 
 
+def test_a_guest_cannot_pile_up_host_objects(rig: Rig) -> None:
+    """Each handle costs host memory no guest limit counts: an invocation holds at most MAX_HANDLES."""
+    with pytest.raises(GuestError) as failed:
+        rig.run("flood")
+    assert isinstance(failed.value.host_exception, handles.HandleError)
+    assert f"too many live resource handles ({handles.MAX_HANDLES})" in str(failed.value.host_exception)
+    assert len(rig.counters.made) == handles.MAX_HANDLES + 1
+    assert len(rig.counters.closed) == len(rig.counters.made)  # every one released, the refused one too
+    assert rig.run("basic")[0] == "8 8 10 2"  # and the next invocation is unaffected
+
+
 def test_handles_of_one_invocation_mean_nothing_in_another(rig: Rig) -> None:
     """Reps restart per invocation and are looked up only in the invocation's own table."""
     _, first = rig.run("basic")

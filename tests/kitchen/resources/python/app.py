@@ -65,5 +65,10 @@ def use_after_take() -> str:
     return str(c.value())  # the handle moved to the host: this traps
 
 
+def flood() -> str:
+    kept = [counters.Counter(i) for i in range(20_000)]  # the host stops this
+    return str(len(kept))
+
+
 SCENARIOS = {"basic": basic, "merge": merge, "total": total, "drops": drops, "nested": nested, "take": take,
-             "use-after-take": use_after_take}
+             "use-after-take": use_after_take, "flood": flood}

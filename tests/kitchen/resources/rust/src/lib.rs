@@ -57,6 +57,10 @@ impl GuestGuest for Guest {
                 let fake = unsafe { Counter::from_handle(12345) };
                 fake.value().to_string()
             }
+            "flood" => {
+                let kept: Vec<Counter> = (0..20_000).map(Counter::new).collect(); // the host stops this
+                kept.len().to_string()
+            }
             other => format!("unknown scenario {}", other),
         }
     }
