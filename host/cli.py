@@ -363,18 +363,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         registry.close()
         return 0
 
+    url_from = "WASMLET_REGISTRY_URL" if os.environ.get("WASMLET_REGISTRY_URL") else "[registry] url"
     if config.registry.type == "postgres":
         from .registry.postgres import describe
 
         if not config.registry_url:
             raise CliError('[registry] type = "postgres" needs a url: set [registry] url or WASMLET_REGISTRY_URL')
-
-        log.info("registry: PostgreSQL at %s (shared; compiled components cached in %s)",
-                 describe(config.registry_url), config.cache_dir or data_dir / "compiled")
+        log.info("registry: PostgreSQL at %s (url from %s; compiled components cached in %s)",
+                 describe(config.registry_url), url_from, config.cache_dir or data_dir / "compiled")
+    else:
+        if os.environ.get("WASMLET_REGISTRY_URL"):
+            log.warning('registry: WASMLET_REGISTRY_URL is set but [registry] type is "sqlite", so it is not used; '
+                        'set [registry] type = "postgres" to share a PostgreSQL registry')
+        log.info("registry: SQLite in %s", data_dir)
     try:  # create the data directory and schema once, before forking; wait for PostgreSQL here
         open_registry(config.registry.type, data_dir, config.registry_url).close()
     except RegistryError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(f"{exc} (url from {url_from})" if config.registry.type == "postgres" else str(exc)) from None
     if workers <= 1:
         return worker(0)
     try:
@@ -492,6 +497,8 @@ def _report(resp: Any) -> int:
         except ValueError:
             message, rid = resp.text.strip() or resp.reason_phrase, None
         hint = " (give --token or set WASMLET_ADMIN_TOKEN)" if resp.status_code in (401, 403) else ""
+        if resp.status_code == 404 and str(message).startswith("unknown function or version: v1/"):
+            hint = f" ({resp.request.url.host}:{resp.request.url.port} serves functions, not the admin API: check --admin)"
         print(f"error {resp.status_code}: {message}{hint}" + (f" [request {rid}]" if rid else ""), file=sys.stderr)
         return 1
     return 0
@@ -681,6 +688,7 @@ _ADMIN_ENV = """environment:
   WASMLET_ADMIN_TOKEN   the admin API's bearer token (instead of --token)"""
 _SERVE_ENV = """environment:
   WASMLET_ADMIN_TOKEN   the admin API's bearer token (over [admin] token)
+  WASMLET_REGISTRY_URL  the PostgreSQL registry's URL (over [registry] url)
   OTEL_*                OpenTelemetry's standard variables (over [telemetry])"""
 _DEV_ENV = """environment:
   OTEL_*                OpenTelemetry's standard variables (over [telemetry])
@@ -761,14 +769,16 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_dev)
 
     p = command("serve", "serve deployed functions with a registry and an admin API",
-                "Serve the functions deployed to the registry in --data-dir, with the admin API (deploy, alias, "
-                "rm, metrics) on --admin-bind. Reads ./wasmlet.toml when there is one; every setting has a default.",
+                "Serve the functions deployed to the registry ([registry]: SQLite in --data-dir by default, or a "
+                "PostgreSQL database several hosts share), with the admin API (deploy, alias, rm, metrics) on "
+                "--admin-bind. Reads ./wasmlet.toml when there is one; every setting has a default.",
                 _SERVE_ENV + "\n\n" + _EXIT_CODES)
     p.add_argument("--config", help="the server config (default: ./wasmlet.toml when present, else built-in defaults)")
     p.add_argument("--bind", help="HOST:PORT, HOST or PORT to serve on (default: [server] bind, 127.0.0.1:3000)")
     p.add_argument("--port", type=int, help="the port, whatever --bind says")
     p.add_argument("--admin-bind", help="the admin API's HOST:PORT (default: [admin] bind, 127.0.0.1:3001)")
-    p.add_argument("--data-dir", help="the registry and SQLite data (default: [data_dir], .wasmlet/data)")
+    p.add_argument("--data-dir", help="the SQLite registry (unless [registry] names PostgreSQL), SQLite data and "
+                                      "compiled components (default: [data_dir], .wasmlet/data)")
     p.add_argument("--server", choices=["uvicorn", "hypercorn"], help="the HTTP server (default: [server] server)")
     p.add_argument("--backend", choices=["asyncio", "trio"], help="the async event loop (default: [server] backend)")
     p.add_argument("--json-logs", action="store_true", help="every log line as one JSON object")

@@ -265,9 +265,28 @@ def manifest_path(source: Path) -> Path | None:
     if current.is_file():
         return current
     legacy = source / LEGACY_MANIFEST_FILE
-    if legacy.is_file():
+    if legacy.is_file() and not _is_server_config(legacy):
         return legacy
     return None
+
+
+_SERVER_ONLY = {"server", "admin", "registry", "telemetry", "data_dir", "cache_dir"}
+_MANIFEST_ONLY = {"limits", "config", "outbound_http", "modules", "triggers"}
+
+
+def _is_server_config(path: Path) -> bool:
+    """A `wasmlet.toml` that configures a server (`[server]`, `[registry]`, backend tables…) rather than
+    granting a function anything; an unreadable file is left for the manifest parser to report."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    if set(data) & _MANIFEST_ONLY:
+        return False
+    if set(data) & _SERVER_ONLY:
+        return True
+    return any(isinstance(data.get(name), dict) and data[name] and
+               all(isinstance(v, dict) for v in data[name].values()) for name in ("kv", "sql", "messaging"))
 
 
 def load_manifest(source: Path, warn: Callable[[str], None] | None = None) -> Manifest:

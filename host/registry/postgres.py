@@ -78,8 +78,8 @@ def describe(url: str) -> str:
     """Where a PostgreSQL URL points, without its password: `host:port/dbname`."""
     try:
         parts = conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "an unparsable URL"
+    except psycopg.Error:
+        return "an unreadable URL"
     return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
@@ -87,7 +87,36 @@ def _reason(exc: BaseException) -> str:
     """An exception's first line, with libpq's noise trimmed."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
-    return re.sub(r'^(connection failed: |error: )?(connection to server at "[^"]*", port \d+ failed: )?', "", text)
+    text = re.sub(r'^(connection failed: |error: )?(connection to server at "[^"]*", port \d+ failed: )?', "", text)
+    return re.sub(r"^FATAL:\s+", "", text)
+
+
+class RegistryConfigError(RegistryError):
+    """The registry's URL or credentials are wrong: waiting will not help (the message never shows a password)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 503)
+
+
+_PERMANENT_SQLSTATES = {"3D000": "no such database", "28000": "the role may not log in",
+                        "28P01": "wrong password", "42501": "permission denied"}
+
+
+def _permanent(exc: psycopg.Error) -> str | None:
+    """Why a connection failure is a configuration mistake (None: it may be transient)."""
+    if isinstance(exc, psycopg.ProgrammingError) or "invalid connection option" in str(exc) \
+            or "invalid integer value" in str(exc) or "invalid sslmode value" in str(exc):
+        return ("the registry URL is not a PostgreSQL URL or conninfo string "
+                "(postgresql://user:password@host:5432/dbname)")
+    state = getattr(exc, "sqlstate", None)
+    if state in _PERMANENT_SQLSTATES:
+        return _reason(exc)
+    text = str(exc)
+    if "does not exist" in text and ("database" in text or "role" in text):
+        return _reason(exc)
+    if "password authentication failed" in text:
+        return _reason(exc)
+    return None
 
 
 class _Database:
@@ -99,9 +128,16 @@ class _Database:
         self._conn: psycopg.Connection[TupleRow] | None = None
 
     def connect(self) -> psycopg.Connection[TupleRow]:
-        """A new connection in autocommit mode (transactions are explicit), with bounded waits."""
-        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=10,
-                               keepalives_interval=5, keepalives_count=3, application_name="wasmlet")
+        """A new connection in autocommit mode (transactions are explicit), with bounded waits. A wrong
+        URL is a `RegistryConfigError` whose message never repeats the URL (it may hold a password)."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=10,
+                                   keepalives_interval=5, keepalives_count=3, application_name="wasmlet")
+        except psycopg.Error as exc:
+            why = _permanent(exc)
+            if why is not None:
+                raise RegistryConfigError(f"the registry's PostgreSQL ({describe(self.url)}): {why}") from None
+            raise
         conn.execute("SET statement_timeout = '30s'")
         conn.execute("SET lock_timeout = '15s'")  # a deploy waiting for a stuck one gives up with a 503
         return conn
@@ -173,6 +209,8 @@ class PostgresRegistry:
                 if said:
                     log.info("registry: PostgreSQL at %s answers now", self.where)
                 return
+            except RegistryConfigError:
+                raise
             except RegistryError as exc:
                 waited = time.monotonic() - started
                 reason = str(exc).split(" did not answer: ", 1)[-1]
@@ -283,9 +321,11 @@ class PostgresRegistry:
                             silent_since = time.monotonic()
                 except (psycopg.Error, RegistryError) as exc:
                     self._following = False
-                    self._last_problem = f"PostgreSQL at {self.where}: {_reason(exc)}"
-                    log.warning("registry: not following changes (%s); reading PostgreSQL directly, reconnecting "
-                                "in %.1f s", self._last_problem, pause)
+                    reason = str(exc).split(" did not answer: ", 1)[-1] if isinstance(exc, RegistryError) \
+                        else _reason(exc)
+                    self._last_problem = f"PostgreSQL at {self.where}: {reason}"
+                    log.warning("registry: not following changes (%s); serving the functions known so far, "
+                                "reconnecting in %.1f s", self._last_problem, pause)
                 finally:
                     self._following = False
                     if listener is not None:

@@ -272,3 +272,43 @@ def test_serve_refuses_a_postgres_registry_without_a_url(tmp_path: Path) -> None
     config.write_text('[registry]\ntype = "etcd"\n')
     run = subprocess.run(WASMLET + ["serve", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and '[registry] type must be "sqlite" or "postgres", not \'etcd\'' in run.stderr
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql//wasmlet:s3cret@127.0.0.1/db", "not a PostgreSQL URL or conninfo string"),
+    ("mysql://root:s3cret@127.0.0.1/test", "not a PostgreSQL URL or conninfo string"),
+    ("postgresql://postgres:s3cret@127.0.0.1:5432/no_such_database_here", 'database "no_such_database_here" does not exist'),
+    ("postgresql://nobody_here:s3cret@127.0.0.1:5432/test", 'role "nobody_here" does not exist'),
+])
+def test_a_registry_url_that_cannot_work_stops_serve_at_once_without_showing_it(
+        tmp_path: Path, pg_url: str, url: str, says: str) -> None:
+    """Waiting helps an unreachable server, not a wrong URL: one line, exit 2, the password never shown."""
+    config = tmp_path / "wasmlet.toml"
+    config.write_text('[registry]\ntype = "postgres"\n')
+    started = time.monotonic()
+    run = subprocess.run(WASMLET + ["serve", "--config", str(config), "--data-dir", str(tmp_path / "d"), "--bind",
+                                    f"127.0.0.1:{free_port()}", "--admin-bind", f"127.0.0.1:{free_port()}"],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "WASMLET_REGISTRY_URL": url})
+    assert run.returncode == 2, run.stderr
+    assert time.monotonic() - started < 20
+    last = run.stderr.strip().splitlines()[-1]
+    assert says in last and last.endswith("(url from WASMLET_REGISTRY_URL)"), run.stderr
+    assert "s3cret" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_server_config_beside_a_component_is_not_taken_for_its_manifest(tmp_path: Path) -> None:
+    """The multi-host walk-through keeps `wasmlet.toml` (with `[registry]`) beside `hello.wasm`."""
+    from wasmlet.manifest import manifest_path
+
+    (tmp_path / "wasmlet.toml").write_text('[registry]\ntype = "postgres"\n')
+    assert manifest_path(tmp_path) is None
+    (tmp_path / "wasmlet.toml").write_text('[kv.default]\ntype = "redis"\nurl = "redis://127.0.0.1"\n')
+    assert manifest_path(tmp_path) is None
+    (tmp_path / "wasmlet.toml").write_text('kv = ["default"]\n[limits]\ntimeout_ms = 100\n')  # an old manifest
+    assert manifest_path(tmp_path) == tmp_path / "wasmlet.toml"
+
+
+def test_the_cli_pointed_at_a_functions_port_says_so(shared_hosts: list[Host]) -> None:
+    run = subprocess.run(WASMLET + ["ls", "--admin", shared_hosts[0].url], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert f"127.0.0.1:{shared_hosts[0].port} serves functions, not the admin API: check --admin" in run.stderr
