@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import platform
 import re
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from guests import build_guest  # noqa: E402
 from servers import free_port, running  # noqa: E402
 
 TOKEN = "bench"
-__all__ = ["ROOT", "Serve", "Wrk", "build_guest", "free_port", "guests", "rss_mb", "running", "tree_rss_mb",
+__all__ = ["ROOT", "Serve", "Wrk", "build_guest", "cpu_model", "free_port", "guests", "rss_mb", "running", "tree_rss_mb",
            "wait_http", "wrk"]
 
 
@@ -42,6 +43,14 @@ def examples() -> dict[str, Path]:
         "rust": build_guest("hello-rust", ROOT / "guest-rust/examples/hello", "rust", ROOT / "wit", "function"),
         "python": build_guest("hello-python", ROOT / "guest-python/examples/hello", "python", ROOT / "wit", "function"),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name, to print beside every figure (machines of one kind differ)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def rss_mb(pid: int) -> float:

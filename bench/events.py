@@ -17,14 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Serve, build_guest
-
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
+from _common import ROOT, Serve, build_guest, cpu_model
 
 
 async def measure(url: str, prefix: str, lang: str, latency_n: int, burst: int) -> tuple[list[float], float]:
@@ -93,7 +86,7 @@ def main() -> None:
             await nc.close()
 
         asyncio.run(cleanup())
-    print(f"CPU: {cpu()}\n")
+    print(f"CPU: {cpu_model()}\n")
     print("| message-triggered hello (JetStream, `serve --workers 2`) | latency p50 | latency p99 | throughput |")
     print("|---|---:|---:|---:|")
     for lang, p50, p99, rate in rows:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import ROOT, Serve, build_guest, free_port, running, wrk
+from _common import ROOT, Serve, build_guest, cpu_model, free_port, running, wrk
 from targets import first_requests
 
 from wasmlet.build import build_js, build_python, build_rust
@@ -27,12 +27,6 @@ from wasmlet.build import build_js, build_python, build_rust
 LANGS = ("rust", "python", "js")
 SOURCES = {lang: ROOT / f"guest-{lang}/examples/hello" for lang in LANGS}
 
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def build_cold(tmp: Path) -> dict[str, tuple[Path, float]]:
@@ -79,7 +73,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wasmlet-bench-js-"))
     try:
         built = build_cold(tmp)
-        print(f"CPU: {cpu()}, {os.cpu_count()} cores\n")
+        print(f"CPU: {cpu_model()}, {os.cpu_count()} cores\n")
         print("| examples' hello | component | build from scratch |")
         print("|---|---:|---:|")
         for lang, (wasm, seconds) in built.items():

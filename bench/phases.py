@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,11 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import wasmtime
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "support"))
-
-from guests import build_guest  # noqa: E402
+from _common import ROOT, build_guest, cpu_model
 
 from wasmlet import BodyText, Engine, EngineSettings, EventHttp, InvocationContext, Manifest, Request, Runtime  # noqa: E402
 from wasmlet.capabilities import bind_imports  # noqa: E402
@@ -34,12 +29,6 @@ from wasmlet.runtime import MAX_INSTANCES, MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX
 
 PHASES = ("store", "instantiate", "first call", "second call", "close")
 
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def faults() -> int:
@@ -105,7 +94,7 @@ def main() -> None:
         "rust": build_guest("probe-rust", ROOT / "tests/guests/probe-rust", "rust", ROOT / "wit", "function"),
         "python": build_guest("probe-python", ROOT / "tests/guests/probe-python", "python", ROOT / "wit", "function"),
     }
-    print(f"CPU: {cpu()}; engine: {settings}\n")
+    print(f"CPU: {cpu_model()}; engine: {settings}\n")
     with Engine(settings, cache_dir=ROOT / ".wasmlet" / "bench-cache") as engine, \
             tempfile.TemporaryDirectory(prefix="wasmlet-bench-") as data:
         rt = Runtime(engine)

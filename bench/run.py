@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import ROOT, Serve, Wrk, examples, free_port, guests, wait_http, wrk
+from _common import ROOT, Serve, Wrk, cpu_model, examples, free_port, guests, wait_http, wrk
 from peers import DEFAULT_PEERS, WASMTIME_BIN, WORK, peer_components, wasmtime_cli
 from servers import stop
 from targets import measure
@@ -215,7 +215,7 @@ def main() -> None:
                 say(f"| {what} | {case} | {result} |")
 
         say("\n## Machine\n")
-        say(f"{os.cpu_count()} cores ({_cpu_model()}), {_mem_gib():.0f} GiB, {platform.platform()}, "
+        say(f"{os.cpu_count()} cores ({cpu_model()}), {_mem_gib():.0f} GiB, {platform.platform()}, "
             f"CPython {platform.python_version()}, wasmtime-py {importlib.metadata.version('wasmtime')}, "
             f"{subprocess.run([wasmtime_exe, '--version'], capture_output=True, text=True).stdout.strip()}.")
     finally:
@@ -224,12 +224,6 @@ def main() -> None:
     (WORK / "report.md").write_text(report)
     print(report)
 
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def _mem_gib() -> float:

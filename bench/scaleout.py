@@ -22,19 +22,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
-from _common import Serve, Wrk, build_guest, examples, wrk
+from _common import Serve, Wrk, build_guest, cpu_model, examples, wrk
 from pgdb import new_pg_database
 
 from wasmlet.registry.postgres import describe
 
 RELEASE = '[config]\nrelease = "{}"\n'
 
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def transactions(url: str) -> int:
@@ -118,7 +112,7 @@ def main() -> None:
     wasm = {lang: path.read_bytes() for lang, path in examples().items()}
     probe = build_guest("probe-rust", Path(__file__).resolve().parent.parent / "tests/guests/probe-rust", "rust",
                         Path(__file__).resolve().parent.parent / "wit", "function").read_bytes()
-    print(f"CPU: {cpu()}; 2 cores shared by every host, wrk and PostgreSQL")
+    print(f"CPU: {cpu_model()}; 2 cores shared by every host, wrk and PostgreSQL")
     with new_pg_database(args.postgres, "wasmlet_bench") as url, tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         print(f"registry: PostgreSQL at {describe(url)}")
         config = f'[registry]\ntype = "postgres"\nurl = "{url}"\n'

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import ROOT, Serve, build_guest, guests
+from _common import ROOT, Serve, build_guest, cpu_model, guests
 
 MIX = [  # (path, weight)
     ("/hello/latest/api/capitalize/soak", 40),
@@ -130,7 +130,7 @@ def main() -> None:
     budget = "default" if args.memory_budget_mb is None else f"{args.memory_budget_mb} MB"
     print(f"# soak: {minutes:g} min, {args.concurrency} connections, `wasmlet serve --workers 2`, "
           f"memory budget {budget}, "
-          f"CPU: {_cpu()}, Python {platform.python_version()}")
+          f"CPU: {cpu_model()}, Python {platform.python_version()}")
     print(f"requests: {total} ({total / (minutes * 60):.0f}/s); by status: "
           + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     print("| worker | RSS before | RSS after | RSS peak | open files before / after / peak |")
@@ -140,12 +140,6 @@ def main() -> None:
               f"{before[w][1]} / {after[w][1]} / {peak[w][1]} |")
     print("RSS every 30 s (MB per worker): " + "; ".join(f"{t}s {v}" for t, v in timeline))
 
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":
