@@ -21,12 +21,12 @@ from ..manifest import Limits
 from ._capability import labelled
 from ._context import DeadlineExceeded, InvocationContext
 from ._errors import LabelledCalls, Refused, T, run_granted
+from ._redis import thread_client
 from ._sqlite import SqliteFile
 
 _DEFAULT_LIMITS = Limits()
 REDIS_TIMEOUT = 10.0
 """The longest one Redis command may take (less when the invocation's deadline is nearer)."""
-REDIS_CONNECT_TIMEOUT = 5.0
 
 
 class KvBackend(Protocol):
@@ -93,23 +93,7 @@ class RedisKv:
 
     def _client(self, timeout: float) -> Any:
         """This thread's client, its socket timeout set to `timeout` for the next command."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-
-            client = redis.Redis.from_url(self.url, socket_timeout=timeout,
-                                          socket_connect_timeout=min(timeout, REDIS_CONNECT_TIMEOUT),
-                                          single_connection_client=True, retry=Retry(NoBackoff(), 0))
-            self._local.client = client
-        conn: Any = client.connection
-        conn.socket_timeout = timeout
-        conn.socket_connect_timeout = min(timeout, REDIS_CONNECT_TIMEOUT)
-        sock = getattr(conn, "_sock", None)
-        if sock is not None:
-            sock.settimeout(timeout)
-        return client
+        return thread_client(self._local, self.url, timeout)[0]
 
     def _call(self, ctx: InvocationContext | None, op: Callable[[Any], T]) -> T:
         """Runs `op` with a client whose timeouts end at the deadline; a timeout past it is a deadline error,

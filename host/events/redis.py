@@ -30,11 +30,11 @@ from typing import Any
 
 import anyio
 
+from ..capabilities._redis import CONNECT_TIMEOUT_S, thread_client
 from .nats import Delivery, _run
 
 log = logging.getLogger("wasmlet.events")
 
-CONNECT_TIMEOUT_S = 5.0
 KEY_PREFIX = "wasmlet-messaging"
 PAYLOAD_FIELD = "payload"
 DEFAULT_MAX_LENGTH = 100_000
@@ -97,24 +97,10 @@ class RedisSource:
 
     def _client(self, timeout: float) -> Any:
         """This thread's client, its socket timeouts set to `timeout` for the next command."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-
-            client = redis.Redis.from_url(self.url, socket_timeout=timeout,
-                                          socket_connect_timeout=min(timeout, CONNECT_TIMEOUT_S),
-                                          single_connection_client=True, retry=Retry(NoBackoff(), 0))
-            self._local.client = client
+        client, created = thread_client(self._local, self.url, timeout)
+        if created:
             with self._lock:
                 self._clients.append(client)
-        conn: Any = client.connection
-        conn.socket_timeout = timeout
-        conn.socket_connect_timeout = min(timeout, CONNECT_TIMEOUT_S)
-        sock = getattr(conn, "_sock", None)
-        if sock is not None:
-            sock.settimeout(timeout)
         return client
 
     def close(self) -> None:
