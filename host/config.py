@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .capabilities.backends import BackendConfigError, Backends
+from .manifest import is_function_manifest
 
 
 class ConfigError(ValueError):
@@ -217,16 +218,6 @@ def discover(explicit: Path | None) -> tuple[Config, str]:
         return Config(), (f"config: embedded defaults (./{SERVER_CONFIG_FILE} is a function's manifest, not a server "
                           "config: rename it function.toml)")
     return Config.load(here), f"config: ./{SERVER_CONFIG_FILE}"
-
-
-def is_function_manifest(data: dict[str, Any]) -> bool:
-    """A parsed TOML file is a function's manifest (the old `wasmlet.toml` in a source folder) rather
-    than a server config: it has manifest-only sections, or `[kv]`/`[sql]` grant lists instead of
-    `[kv.<label>]` backend tables."""
-    if set(data) & {"limits", "config", "outbound_http", "modules", "triggers"}:
-        return True
-    return any(isinstance(data.get(name), dict) and any(not isinstance(v, dict) for v in data[name].values())
-               for name in ("kv", "sql", "messaging"))
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool}

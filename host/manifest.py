@@ -270,8 +270,18 @@ def manifest_path(source: Path) -> Path | None:
     return None
 
 
-_SERVER_ONLY = {"server", "admin", "registry", "telemetry", "data_dir", "cache_dir"}
 _MANIFEST_ONLY = {"limits", "config", "outbound_http", "modules", "triggers"}
+_SERVER_ONLY = {"server", "admin", "registry", "telemetry", "data_dir", "cache_dir"}
+
+
+def is_function_manifest(data: dict[str, Any]) -> bool:
+    """A parsed TOML file is a function's manifest (the old `wasmlet.toml` in a source folder) rather
+    than a server config: it has manifest-only sections, or `[kv]`/`[sql]` grant lists instead of
+    `[kv.<label>]` backend tables."""
+    if set(data) & _MANIFEST_ONLY:
+        return True
+    return any(isinstance(data.get(name), dict) and any(not isinstance(v, dict) for v in data[name].values())
+               for name in ("kv", "sql", "messaging"))
 
 
 def _is_server_config(path: Path) -> bool:
@@ -281,12 +291,10 @@ def _is_server_config(path: Path) -> bool:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
-    if set(data) & _MANIFEST_ONLY:
+    if is_function_manifest(data):
         return False
-    if set(data) & _SERVER_ONLY:
-        return True
-    return any(isinstance(data.get(name), dict) and data[name] and
-               all(isinstance(v, dict) for v in data[name].values()) for name in ("kv", "sql", "messaging"))
+    return bool(set(data) & _SERVER_ONLY) or any(isinstance(data.get(name), dict) and data[name]
+                                                 for name in ("kv", "sql", "messaging"))
 
 
 def load_manifest(source: Path, warn: Callable[[str], None] | None = None) -> Manifest:
