@@ -625,3 +625,27 @@ def test_cli_rm_deletes_versions_aliases_and_functions(tmp_path: Path, serve: tu
     assert cli("ls", *admin).stdout == ""
     unauthorized = cli("rm", "probe", "--all", "--admin", admin[1], "--token", "wrong")
     assert unauthorized.returncode == 1 and "error 401" in unauthorized.stderr
+
+
+def test_a_damaged_component_in_postgresql_is_refused_never_run(pg_database: str, probe_wasm: dict[str, Path],
+                                                                 tmp_path: Path) -> None:
+    """A chunk changed behind the registry's back (or a missing one) fails the content check: an error, not code."""
+    import psycopg
+
+    store = Store("postgres", tmp_path, pg_database)
+    registry = store.open()
+    try:
+        version = registry.deploy("fn", probe_wasm["rust"].read_bytes(), Manifest())
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute("UPDATE wasmlet_chunks SET data = overlay(data placing '\\x00'::bytea from 100 for 1) "
+                         "WHERE sha256 = %s AND n = 0", (version.sha256,))
+        with pytest.raises(RegistryError, match="is damaged") as damaged:
+            registry.wasm(version)
+        assert damaged.value.status == 500
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute("DELETE FROM wasmlet_chunks WHERE sha256 = %s", (version.sha256,))
+        with pytest.raises(RegistryError, match="is missing") as missing:
+            registry.wasm(version)
+        assert missing.value.status == 404
+    finally:
+        registry.close()
