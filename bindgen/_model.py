@@ -272,12 +272,13 @@ class _Builder:
         self.anon: dict[int, Type] = {}
         self.typedefs: dict[int, TypeDef] = {}
         self.interfaces: dict[int, Interface] = {}
+        self.binding_names = _binding_names(doc)
 
     # -------------------------------------------------------------- types
     def owner(self, t: dict[str, Any]) -> str | None:
         owner = t.get("owner") or {}
         if "interface" in owner:
-            return str(self.raw_ifaces[owner["interface"]]["name"])
+            return self.binding_names[owner["interface"]]
         if "world" in owner:
             return str(self.doc["worlds"][owner["world"]]["name"])
         return None
@@ -396,7 +397,8 @@ class _Builder:
             i = self.raw_ifaces[idx]
             for t in sorted(i["types"].values()):
                 self.typedef(t)
-            self.interfaces[idx] = Interface(i["name"], self._qualified(idx), _docs(i), sorted(i["types"].values()),
+            self.interfaces[idx] = Interface(self.binding_names[idx], self._qualified(idx), _docs(i),
+                                             sorted(i["types"].values()),
                                              [self.function(f, i["name"]) for f in i["functions"].values()])
         return self.interfaces[idx]
 
@@ -451,6 +453,33 @@ class _Builder:
         if self.wit is None or t["name"] is None:
             return None
         return find_type(self.wit, t["name"], self.owner(t))
+
+
+def _binding_names(doc: dict[str, Any]) -> dict[int, str]:
+    """The name each interface's bindings go by: its own when no other interface of the document
+    shares it, else prefixed with its package (`http-types`, `filesystem-types`), then with its
+    namespace, then suffixed with its version, until it is unique (WASI has several `types`)."""
+    ifaces: list[dict[str, Any]] = doc["interfaces"]
+    packages: list[dict[str, Any]] = doc["packages"]
+
+    def spelled(i: dict[str, Any], level: int) -> str:
+        if i["name"] is None:
+            return ""
+        base, _, version = str(packages[i["package"]]["name"]).partition("@")
+        namespace, _, package = base.partition(":")
+        parts = [[], [package], [namespace, package], [namespace, package]][level] + [str(i["name"])]
+        if level == 3 and version:
+            parts.append(version.replace(".", "-"))
+        return "-".join(parts)
+
+    names: dict[int, str] = {}
+    for idx, i in enumerate(ifaces):
+        for level in range(4):
+            name = spelled(i, level)
+            if sum(spelled(j, level) == name for j in ifaces if j["name"] == i["name"]) <= 1 or level == 3:
+                break
+        names[idx] = name
+    return names
 
 
 def _same_names(what: str, ifaces: list[Interface]) -> None:

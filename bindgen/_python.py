@@ -300,7 +300,7 @@ class PythonEmitter:
     def _helper_flags(self, t: Named, key: str, o: list[str]) -> None:
         td = self.pkg.typedefs[t.id]
         cls = self.names[t.id]
-        o += [f"_{key}_MEMBERS = [(m, m.name.lower().replace('_', '-').encode()) for m in {cls}]",
+        o += [f"_{key}_MEMBERS = [(m, str(m.name).lower().replace('_', '-').encode()) for m in {cls}]",
               f"_{key}_BY_NAME = {{name: m for m, name in _{key}_MEMBERS}}", "", "",
               f"def _lower_{key}(v: Any, c: Any) -> None:",
               f"    if v.__class__ is not {cls}:",

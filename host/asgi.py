@@ -39,7 +39,7 @@ from .capabilities import InvocationContext
 from .capabilities._context import escape_control
 from .capabilities.backends import Backends
 from .dispatch import Dispatcher, Job, MemoryBusy
-from .errors import GuestTrap, HostBusy, InvocationError, OutOfMemory, Timeout
+from .errors import GuestTrap, HostBusy, InvalidResponse, InvocationError, OutOfMemory, Timeout
 from .functions import Functions, NotLoadable
 from .metrics import Metrics
 from .registry import FunctionSource, Version
@@ -366,6 +366,8 @@ class Host:
             raise _Reject(504, f"{version.function} timed out after {manifest.timeout_ms} ms") from None
         except OutOfMemory:
             raise _Reject(500, f"{version.function} ran out of memory ({manifest.memory_mb} MB)") from None
+        except InvalidResponse as exc:
+            raise _Reject(502, f"{version.function} answered no valid response: {exc.message}") from None
         except GuestTrap as exc:
             log.warning("guest trap in %s/%s (request %s): %s", version.function, version.version, rid, exc)
             raise _Reject(500, f"{version.function} failed: {exc.message}") from None

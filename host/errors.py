@@ -37,3 +37,8 @@ class GuestTrap(InvocationError):
 
 class LoadError(Exception):
     """A component could not be compiled or does not fit the `function` world."""
+
+
+class InvalidResponse(InvocationError):
+    """The guest finished without a usable response (a 502): none set, an error code, a body it
+    dropped unfinished or one over its limit."""

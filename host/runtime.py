@@ -31,6 +31,9 @@ from .dispatch import OverBudget
 from .engine import Engine
 from .errors import GuestTrap, HostBusy, InvocationError, LoadError, OutOfMemory, Timeout
 from .manifest import Limits
+from .wasi_http import Provider, exported_handler, provides
+from .wasi_http._io import DeadlineExceeded
+from .wasi_http._system import GuestExit
 
 MiB = 1024 * 1024
 WIT_PACKAGE = "wasmlet:faas/"
@@ -38,6 +41,8 @@ WASI_PREFIX = "wasi:"
 _CHECKED_TAG = "checked-" + hashlib.sha256(
     f"{[c.handle_type for c in CONTRACTS.values()]}|{WIT_PACKAGE}|{WASI_PREFIX}".encode()).hexdigest()[:12]
 """Names the note that a component passed `_checked` against this contract (and its imports)."""
+PROXY_HANDLE_TYPE = "func(request:own,response-out:own)"
+"""The type of `wasi:http/incoming-handler.handle`, as `export_type` spells it."""
 MAX_INSTANCES = 64
 """Core instances one invocation may create (a componentize-py guest makes 16, a Rust one 3)."""
 MAX_MEMORIES = 1
@@ -46,6 +51,10 @@ memory (every toolchain measured here — Rust, componentize-py — makes exactl
 MAX_TABLES = 8
 MAX_TABLE_ELEMENTS = 200_000
 """Elements in each table (8 bytes each: tables add at most 8 x 1.6 MB)."""
+FUNCTION_WORLD = "function"
+PROXY_WORLD = "wasi-http"
+WORLDS = {FUNCTION_WORLD: "wasmlet function (wasmlet:faas)", PROXY_WORLD: "wasi:http/proxy component"}
+"""The kinds of component wasmlet runs, as `inspect` and `ls` name them."""
 _OOM_MARKERS = ("out of memory", "MemoryError", "memory allocation of")
 
 
@@ -64,6 +73,9 @@ class CompiledFunction:
     cache_hit: bool
     contract: Contract = CONTRACTS[NEWEST]
     """The `wasmlet:faas` version it was built against (`contracts.py`)."""
+    world: str = FUNCTION_WORLD
+    """What it is: a wasmlet function (`function`) or a standard `wasi:http/proxy` component
+    (`wasi-http`, run by `wasmlet.wasi_http`)."""
 
 
 
@@ -83,6 +95,14 @@ class Runtime:
         self.linker.add_wasip2()
         for contract in CONTRACTS.values():  # every version's imports: a component finds its own
             contract.add_to_linker(self.linker, self._current_imports)
+        self._proxy: Provider | None = None
+
+    @property
+    def proxy(self) -> Provider:
+        """The wasi:http provider's linker, made when the first standard component is loaded."""
+        if self._proxy is None:
+            self._proxy = Provider(self.engine.wasm)
+        return self._proxy
 
     def _current_imports(self) -> FunctionImports:
         stack: list[FunctionImports] = self._tls.stack
@@ -112,6 +132,9 @@ class Runtime:
                 try:
                     note = json.loads(known)
                     imports = tuple(str(n) for n in note["imports"])
+                    if note.get("world") == PROXY_WORLD:
+                        return CompiledFunction(sha, component, self.proxy.exports(component), True, imports, size,
+                                                hit, world=PROXY_WORLD)
                     contract = CONTRACTS[note["contract"]]
                     bound = contract.exports(component)
                 except (ValueError, TypeError, LookupError):
@@ -122,6 +145,8 @@ class Runtime:
         ctype = component.type
         imports = tuple(ctype.imports(self.engine.wasm))
         exports = tuple(ctype.exports(self.engine.wasm))
+        if "handle" not in exports and exported_handler(exports) is not None:
+            return self._checked_proxy(component, sha, hit, size, imports, exports)
         versions = sorted({n.rsplit("@", 1)[1] for n in imports if n.startswith(WIT_PACKAGE) and "@" in n})
         if versions and not set(versions) & set(CONTRACTS):
             raise LoadError(f"component is built for wasmlet:faas {', '.join(versions)}; this host serves "
@@ -130,7 +155,8 @@ class Runtime:
         if foreign:
             raise LoadError(f"component imports interfaces wasmlet does not provide: {', '.join(foreign)}")
         if "handle" not in exports:
-            raise LoadError("component does not export `handle` (is it built for world wasmlet:faas/function?)")
+            raise LoadError("component exports neither `handle` (world wasmlet:faas/function) nor "
+                            "wasi:http/incoming-handler@0.2.x (world wasi:http/proxy)")
         actual = export_type(component, self.engine.wasm, "handle")
         found = contract_of(imports, actual)
         if found is None:
@@ -145,6 +171,26 @@ class Runtime:
         self.engine.remember(sha, _CHECKED_TAG, json.dumps({"imports": list(imports),
                                                             "contract": contract.version}).encode())
         return CompiledFunction(sha, component, bound, uses_wasi, imports, size, hit, contract)
+
+    def _checked_proxy(self, component: Component, sha: str, hit: bool, size: int, imports: tuple[str, ...],
+                       exports: tuple[str, ...]) -> CompiledFunction:
+        """Checks a standard `wasi:http/proxy` component: it imports only the WASI 0.2 the provider
+        answers (no wasmlet interface, no other package) and exports a handler of the right type."""
+        foreign = [n for n in imports if not provides(n)]
+        if foreign:
+            raise LoadError("wasi:http component imports interfaces wasmlet does not provide: " + ", ".join(foreign))
+        try:
+            bound = self.proxy.exports(component)
+            self.proxy.linker.instantiate  # noqa: B018  (the linker exists before the note is written)
+        except LookupError as exc:
+            raise LoadError(str(exc)) from None
+        handler = exported_handler(exports)
+        actual = export_type(component, self.engine.wasm, "handle", handler) if handler else None
+        if actual != PROXY_HANDLE_TYPE:
+            raise LoadError(f"component exports {handler}#handle with the wrong type: {actual or 'not a function'} "
+                            f"(expected {PROXY_HANDLE_TYPE})")
+        self.engine.remember(sha, _CHECKED_TAG, json.dumps({"imports": list(imports), "world": PROXY_WORLD}).encode())
+        return CompiledFunction(sha, component, bound, True, imports, size, hit, world=PROXY_WORLD)
 
     def load_file(self, path: str | Path) -> CompiledFunction:
         return self.load(Path(path).read_bytes())
@@ -174,6 +220,9 @@ class Runtime:
         stack: list[FunctionImports] = self._stack()
         stack.append(imports(ctx))
         try:
+            if function.world == PROXY_WORLD:
+                return self.proxy.invoke(sandbox.store, function.component, function.exports, event, ctx, stack[-1],
+                                         limits.memory_mb * MiB)
             instance = self.linker.instantiate(sandbox.store, function.component)
             contract = function.contract
             if not contract.adapts:
@@ -187,6 +236,8 @@ class Runtime:
                 raise OverBudget() from None
             sandbox.collect_output()  # the guest's last words go into the error
             raise _classify(exc, ctx) from None
+        except (GuestExit, DeadlineExceeded) as exc:  # a proxy component exited or waited past its deadline
+            raise _proxy_stop(exc, ctx) from None
         except BindingError as exc:
             raise InvocationError(f"invalid event: {exc}", function=ctx.function) from None
         finally:
@@ -226,7 +277,7 @@ class _Sandbox:
         self.store.set_limits(memory_size=limits.memory_mb * MiB, table_elements=MAX_TABLE_ELEMENTS,
                               instances=MAX_INSTANCES, tables=MAX_TABLES, memories=MAX_MEMORIES)
         self.capture: Capture | None = None
-        if function.uses_wasi:
+        if function.uses_wasi and function.world == FUNCTION_WORLD:  # a proxy's stdio is the provider's
             self.capture = Capture(limits.max_log_bytes)
             wasi = wasmtime.WasiConfig()
             wasi.stdout_file = self.capture.path
@@ -255,6 +306,12 @@ class _Sandbox:
             self.ctx.release()
         self.ctx.finish()
         self.store.close()
+
+
+def _proxy_stop(exc: Exception, ctx: InvocationContext) -> InvocationError:
+    if isinstance(exc, DeadlineExceeded):
+        return Timeout(f"deadline exceeded: {exc}", function=ctx.function, output_tail=ctx.tail())
+    return GuestTrap(str(exc), function=ctx.function, output_tail=ctx.tail())
 
 
 def _provided(name: str) -> bool:

@@ -327,6 +327,10 @@ def export_index(component: _component.Component, name: str,
     parent = None
     if within is not None:
         parent = component.get_export_index(within)
+        for other in _compatible(within) if parent is None else ():
+            parent = component.get_export_index(other)
+            if parent is not None:
+                break
         if parent is None:
             raise LookupError(f"component does not export {within!r}")
     idx = component.get_export_index(name, parent)
@@ -334,6 +338,18 @@ def export_index(component: _component.Component, name: str,
         where = f"{within}#{name}" if within else name
         raise LookupError(f"component does not export {where!r}")
     return idx
+
+
+def _compatible(name: str, patches: int = 64) -> list[str]:
+    """The other patch versions of an interface (`0.2.0` ... `0.2.63` for `0.2.12`), newest first:
+    wasmtime's linker matches a component's imports the same way, so a component exporting
+    `wasi:http/incoming-handler@0.2.0` is called by bindings made from `@0.2.12`."""
+    base, _, version = name.partition("@")
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return []
+    series = f"{parts[0]}.{parts[1]}"
+    return [f"{base}@{series}.{p}" for p in range(patches - 1, -1, -1) if f"{series}.{p}" != version]
 
 
 __all__ = [
@@ -387,9 +403,18 @@ def describe_func(ft: Any) -> str:
     return f"func({params})" + ("" if result is None else f"->{describe_type(result)}")
 
 
-def export_type(component: _component.Component, engine: wasmtime.Engine, name: str) -> str | None:
-    """The description of a component's exported function `name`, if it has one."""
-    item = component.type.exports(engine).get(name)
+def export_type(component: _component.Component, engine: wasmtime.Engine, name: str,
+                within: str | None = None) -> str | None:
+    """The description of a component's exported function `name` (in exported instance `within`),
+    if it has one."""
+    items = component.type.exports(engine)
+    if within is not None:
+        outer = items.get(within)
+        outer_ty = getattr(outer, "ty", None)
+        if not isinstance(outer_ty, _component.ComponentInstanceType):
+            return None
+        items = outer_ty.exports(engine)
+    item = items.get(name)
     if item is None:
         return None
     ty = item.ty

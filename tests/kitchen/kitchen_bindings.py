@@ -878,7 +878,7 @@ def _lift_Color(c: Any) -> Color:
     return _Color_BY_NAME[abi.name_of(c.of.enumeration)]
 
 
-_Perms_MEMBERS = [(m, m.name.lower().replace('_', '-').encode()) for m in Perms]
+_Perms_MEMBERS = [(m, str(m.name).lower().replace('_', '-').encode()) for m in Perms]
 _Perms_BY_NAME = {name: m for m, name in _Perms_MEMBERS}
 
 
