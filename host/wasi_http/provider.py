@@ -15,7 +15,7 @@ from ..bindings import faas
 from ..bindings import wasi_http as w
 from ..bodies import body_bytes, body_from_bytes
 from ..capabilities import InvocationContext
-from ..errors import InvalidResponse, InvocationError
+from ..errors import GuestTrap, InvalidResponse, InvocationError
 from ._http import Fields, HttpTypesHost, IncomingRequest, OutboundSender, Outcome, OutgoingHandlerHost, ResponseOutparam
 from ._io import IoHost
 from ._system import (
@@ -140,12 +140,15 @@ def _authority(request: faas.Request) -> str | None:
 
 
 def _response_of(outcome: Outcome, ctx: InvocationContext) -> faas.Response:
-    """The guest's answer as a wasmlet response; `InvalidResponse` (a 502) when it gave none."""
+    """The guest's answer as a wasmlet response. No response, or an error code, is a failure of the
+    component (a 500, as under `wasmtime serve`), and so is a body it dropped unfinished; a body over
+    the function's memory limit is an `InvalidResponse` (a 502)."""
     if not outcome.set:
-        raise InvalidResponse("the component returned without setting a response", function=ctx.function)
+        raise GuestTrap("the component returned without setting a response", function=ctx.function,
+                        output_tail=ctx.tail())
     if outcome.response is None:
-        raise InvalidResponse(f"the component answered with an error: {_code_text(outcome.error)}",
-                              function=ctx.function)
+        raise GuestTrap(f"the component answered with an error: {_code_text(outcome.error)}",
+                        function=ctx.function, output_tail=ctx.tail())
     response = outcome.response
     data = b""
     if response.body is not None:
@@ -153,8 +156,8 @@ def _response_of(outcome: Outcome, ctx: InvocationContext) -> faas.Response:
             raise InvalidResponse(f"response body larger than {response.body.sink.limit} bytes "
                                   "(the function's memory limit)", function=ctx.function)
         if response.body.taken and not response.body.finished:
-            raise InvalidResponse("the component dropped the response body without finishing it",
-                                  function=ctx.function)
+            raise GuestTrap("the component dropped the response body without finishing it",
+                            function=ctx.function, output_tail=ctx.tail())
         data = response.body.sink.value()
     headers = [(k, v.decode("latin-1")) for k, v in response.headers.entries]
     return faas.Response(response.status, headers, body_from_bytes(data))

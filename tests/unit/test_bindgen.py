@@ -23,7 +23,7 @@ def test_committed_bindings_match_the_wit() -> None:
 
 
 def test_check_fails_and_shows_a_diff_after_a_wit_edit(tmp_path: Path) -> None:
-    for rel in ["pyproject.toml", "wit", "host/bindings", "guest-rust/src", "tests/kitchen"]:
+    for rel in ["pyproject.toml", "wit", "host/bindings", "host/wasi_http/wit", "guest-rust/src", "tests/kitchen"]:
         src = ROOT / rel
         if src.is_dir():
             shutil.copytree(src, tmp_path / rel, ignore=shutil.ignore_patterns("target", "__pycache__"))

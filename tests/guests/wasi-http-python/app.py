@@ -1,0 +1,109 @@
+"""An unmodified-style wasi:http handler (componentize-py, synchronous): the interop tests ask the
+same of it under wasmlet and under `wasmtime serve`.
+
+GET /            hello
+ANY /echo        the method, path, query and x-* headers as JSON headers; the body streamed back
+GET /status/N    status N
+GET /headers     several headers, one repeated
+GET /outbound?url=U   fetches U through outgoing-handler; answers its status and body, or 502 and
+                      the error code
+GET /stream?mb=N      N MiB written in 64 KiB pieces
+"""
+
+import json
+from urllib.parse import parse_qs
+
+from componentize_py_types import Err, Ok
+from wit_world import exports
+from wit_world.imports import outgoing_handler
+from wit_world.imports.streams import StreamError_Closed
+from wit_world.imports.types import (
+    Fields,
+    IncomingBody,
+    IncomingRequest,
+    Method_Get,
+    OutgoingBody,
+    OutgoingRequest,
+    OutgoingResponse,
+    ResponseOutparam,
+    Scheme_Http,
+)
+
+CHUNK = 65536
+
+
+def respond(out: ResponseOutparam, status: int, headers: list[tuple[str, bytes]], pieces) -> None:
+    response = OutgoingResponse(Fields.from_list(headers))
+    response.set_status_code(status)
+    body = response.body()
+    ResponseOutparam.set(out, Ok(response))
+    with body.write() as stream:
+        for piece in pieces:
+            for at in range(0, len(piece), 4096):
+                stream.blocking_write_and_flush(piece[at:at + 4096])
+    OutgoingBody.finish(body, None)
+
+
+def read_all(body: IncomingBody):
+    with body.stream() as stream:
+        while True:
+            try:
+                yield stream.blocking_read(CHUNK)
+            except Err as e:
+                if isinstance(e.value, StreamError_Closed):
+                    return
+                raise
+
+
+def method_name(method) -> str:
+    name = type(method).__name__.split("_", 1)[1]
+    return method.value if name == "Other" else name.upper()
+
+
+def fetch(url: str):
+    scheme, rest = url.split("://", 1)
+    authority, _, path = rest.partition("/")
+    request = OutgoingRequest(Fields())
+    request.set_method(Method_Get())
+    request.set_scheme(Scheme_Http())
+    request.set_authority(authority)
+    request.set_path_with_query("/" + path)
+    future = outgoing_handler.handle(request, None)
+    with future.subscribe() as ready:
+        ready.block()
+    result = future.get()
+    if isinstance(result.value, Err):
+        return None, type(result.value.value).__name__.split("_", 1)[1]
+    response = result.value.value
+    return response, b"".join(read_all(response.consume()))
+
+
+class IncomingHandler(exports.IncomingHandler):
+    def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
+        path_query = request.path_with_query() or "/"
+        path, _, query = path_query.partition("?")
+        if path == "/":
+            respond(response_out, 200, [("content-type", b"text/plain")], [b"Hello, World!\n"])
+        elif path == "/echo":
+            seen = {"method": method_name(request.method()), "path": path, "query": query,
+                    "headers": sorted([k, v.decode()] for k, v in request.headers().entries() if k.startswith("x-"))}
+            pieces = list(read_all(request.consume()))  # all read before answering: a client that sends
+            # the whole body before it reads (httpx) would otherwise stall a host that streams
+            respond(response_out, 200, [("content-type", b"application/octet-stream"),
+                                        ("x-echo", json.dumps(seen).encode())], pieces)
+        elif path.startswith("/status/"):
+            respond(response_out, int(path[len("/status/"):]), [("content-type", b"text/plain")], [b"status\n"])
+        elif path == "/headers":
+            respond(response_out, 200, [("x-one", b"1"), ("x-many", b"a"), ("x-many", b"b")], [b"headers\n"])
+        elif path == "/outbound":
+            response, data = fetch(parse_qs(query)["url"][0])
+            if response is None:
+                respond(response_out, 502, [("content-type", b"text/plain")], [f"error: {data}\n".encode()])
+            else:
+                respond(response_out, response.status(), [("content-type", b"text/plain")], [data])
+        elif path == "/stream":
+            mb = int(parse_qs(query).get("mb", ["1"])[0])
+            respond(response_out, 200, [("content-type", b"application/octet-stream")],
+                    (bytes([i % 251]) * CHUNK for i in range(mb * 16)))
+        else:
+            respond(response_out, 404, [("content-type", b"text/plain")], [b"not found\n"])
