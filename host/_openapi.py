@@ -62,6 +62,9 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "version": {"type": "string"},
             "sha256": {"type": "string", "description": "The component's content hash."},
+            "world": {"type": "string", "enum": ["function", "wasi-http", "unknown"],
+                      "description": "What the component is: a wasmlet function or a standard wasi:http/proxy "
+                                     "component (`unknown` when this host has not checked it)."},
             "created": {"type": "number", "description": "Unix time of the deploy."},
             "manifest": {"type": "object", "description": "The manifest, normalised (see docs/manifest.md)."},
         },

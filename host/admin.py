@@ -180,14 +180,18 @@ def admin_app(registry: Registry, runtime: Runtime, token: str,
             compiled = await anyio.to_thread.run_sync(runtime.load, wasm)
         except LoadError as exc:
             return _error(422, f"invalid component: {_short(str(exc))}")
-        refused = triggers_refused(manifest, compiled.contract.version, messaging_sources)
+        refused = triggers_refused(manifest, compiled.contract.version, messaging_sources, compiled.world != "function")
         if refused is not None:
             return _error(422, f"invalid manifest: {refused}")
         version = await anyio.to_thread.run_sync(registry.deploy, name, wasm, manifest)
         return JSONResponse({"function": name, "version": version.version, "sha256": version.sha256}, status_code=201)
 
     async def list_functions(request: Request) -> Response:
-        return JSONResponse({"functions": await anyio.to_thread.run_sync(registry.list)})
+        functions = await anyio.to_thread.run_sync(registry.list)
+        for entry in functions.values():
+            for v in entry["versions"]:  # type: ignore[attr-defined]
+                v["world"] = runtime.world_of(v["sha256"]) or "unknown"
+        return JSONResponse({"functions": functions})
 
     async def set_alias(request: Request) -> Response:
         try:

@@ -103,7 +103,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from .contracts import CONTRACTS
     from .engine import Engine
     from .errors import LoadError
-    from .runtime import Runtime
+    from .runtime import PROXY_WORLD, Runtime
 
     path = Path(args.file)
     with Engine() as engine:
@@ -116,10 +116,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             return 1
         ctype = fn.component.type
         print(f"{path}: {fn.size:,} bytes, sha256 {fn.sha256}")
-        print("world: wasmlet:faas/function" + (" (+ WASI 0.2)" if fn.uses_wasi else " (no WASI)"))
-        newest = next(iter(CONTRACTS))
-        print(f"contract: wasmlet:faas@{fn.contract.version}"
-              + (" (the newest)" if fn.contract.version == newest else f" (served through an adapter; newest {newest})"))
+        if fn.world == PROXY_WORLD:
+            handler = next(n for n in ctype.exports(engine.wasm) if n.startswith("wasi:http/incoming-handler@"))
+            print(f"world: wasi:http/proxy (exports {handler}; WASI from wasmlet's wasi:http provider)")
+        else:
+            print("world: wasmlet:faas/function" + (" (+ WASI 0.2)" if fn.uses_wasi else " (no WASI)"))
+            newest = next(iter(CONTRACTS))
+            print(f"contract: wasmlet:faas@{fn.contract.version}" + (
+                " (the newest)" if fn.contract.version == newest else f" (served through an adapter; newest {newest})"))
         print("imports:")
         for name in sorted(ctype.imports(engine.wasm)):
             print(f"  {name}")
@@ -595,7 +599,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         aliases = entry["aliases"]
         for v in entry["versions"]:
             tags = sorted(a for a, target in aliases.items() if target == v["version"])
-            print(f"{name}\t{v['version']}\t{v['sha256'][:12]}\t{','.join(tags)}")
+            print(f"{name}\t{v['version']}\t{v['sha256'][:12]}\t{v.get('world', '?')}\t{','.join(tags)}")
     return 0
 
 

@@ -123,6 +123,16 @@ class Runtime:
         component, sha, hit = self.engine.compile(wasm, sha256)
         return self._checked(component, sha, hit, len(wasm))
 
+    def world_of(self, sha256: str) -> str | None:
+        """What a component this host has checked is (`function` or `wasi-http`); None if unchecked."""
+        known = self.engine.recall(sha256, _CHECKED_TAG)
+        if known is None:
+            return None
+        try:
+            return str(json.loads(known).get("world", FUNCTION_WORLD))
+        except (ValueError, AttributeError):
+            return None
+
     def _checked(self, component: Component, sha: str, hit: bool, size: int) -> CompiledFunction:
         """Checks a component against the `function` world; a cached one that passed before
         (with this contract) skips the type walk, which is most of a warm first request."""
@@ -235,9 +245,10 @@ class Runtime:
                 sandbox.throw_away()
                 raise OverBudget() from None
             sandbox.collect_output()  # the guest's last words go into the error
+            stop = exc.host_exception if isinstance(exc, GuestError) else None
+            if isinstance(stop, (GuestExit, DeadlineExceeded)):  # a proxy component exited or waited too long
+                raise _proxy_stop(stop, ctx) from None
             raise _classify(exc, ctx) from None
-        except (GuestExit, DeadlineExceeded) as exc:  # a proxy component exited or waited past its deadline
-            raise _proxy_stop(exc, ctx) from None
         except BindingError as exc:
             raise InvocationError(f"invalid event: {exc}", function=ctx.function) from None
         finally:

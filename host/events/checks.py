@@ -12,11 +12,13 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
 
-def triggers_refused(manifest: Manifest, contract: str, sources: frozenset[str]) -> str | None:
+def triggers_refused(manifest: Manifest, contract: str, sources: frozenset[str], http_only: bool = False) -> str | None:
     """Why the manifest's triggers cannot run here (None: they can): a component built for a contract
-    before 0.3.0 cannot receive messages or schedules, and a message trigger must name a source this
-    host has; publish grants name sources too."""
+    before 0.3.0, or a standard wasi:http component (`http_only`), cannot receive messages or
+    schedules, and a message trigger must name a source this host has; publish grants name sources too."""
     triggers = manifest.triggers
+    if (triggers.messages or triggers.schedules) and http_only:
+        return "a wasi:http component answers HTTP requests only: it cannot have message or schedule triggers"
     if (triggers.messages or triggers.schedules) and _version(contract) < FIRST_EVENTS_CONTRACT:
         return (f"triggers need a component built for wasmlet:faas 0.3.0 or later; this one is built for "
                 f"{contract} (rebuild it with this wasmlet's SDK)")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from servers import free_port, running
+from servers import WASMLET, free_port, running
 from wasi_http import build_js_echo, build_python_echo, build_python_hello, build_tiny, wasmtime_serve
 
 BUILDERS = {"tiny": build_tiny, "pyhello": build_python_hello, "pyecho": build_python_echo, "jsecho": build_js_echo}
@@ -167,3 +169,71 @@ def test_outbound_call_granted_and_denied(wasmlet_dev: str, reference: dict[str,
     assert ours.status_code == 502 and "upstream ok" not in ours.text
     if name == "pyecho":
         assert ours.text == "error: HttpRequestDenied\n"
+
+
+# ------------------------------------------------------------------ hostile guests, same guarantees
+
+def test_a_guest_that_waits_or_spins_past_its_deadline_is_stopped(wasmlet_dev: str) -> None:
+    for path in ["/sleep?ms=600000", "/spin"]:
+        started = time.monotonic()
+        resp = httpx.get(f"{wasmlet_dev}/pyecho/dev{path}", timeout=60)
+        assert resp.status_code == 504, resp.text
+        assert time.monotonic() - started < 9  # timeout_ms = 5000
+        assert resp.json()["request_id"] == resp.headers["x-request-id"]
+    assert httpx.get(f"{wasmlet_dev}/pyecho/dev/").status_code == 200
+
+
+def test_host_memory_is_bounded_by_the_guests_limits(wasmlet_dev: str) -> None:
+    # writing zeroes costs the guest nothing: the host caps a response body at the memory limit
+    flood = httpx.get(f"{wasmlet_dev}/pyecho/dev/flood", params={"mb": 1000}, timeout=60)
+    assert flood.status_code == 502 and "larger than" in flood.json()["error"]
+    huge = httpx.get(f"{wasmlet_dev}/pyecho/dev/random", params={"n": 1 << 40}, timeout=60)
+    assert huge.status_code == 500
+    assert httpx.get(f"{wasmlet_dev}/pyecho/dev/random", params={"n": 64}).text == "64"
+
+
+def test_exit_is_a_failure_and_the_host_keeps_serving(wasmlet_dev: str) -> None:
+    resp = httpx.get(f"{wasmlet_dev}/pyecho/dev/exit", timeout=60)
+    assert resp.status_code == 500 and "exited" in resp.json()["error"]
+    assert httpx.get(f"{wasmlet_dev}/pyecho/dev/").status_code == 200
+
+
+def test_no_environment_files_or_network(wasmlet_dev: str) -> None:
+    seen = httpx.get(f"{wasmlet_dev}/pyecho/dev/world", timeout=60).json()
+    assert seen["env"] == {} and seen["argv"] == []
+    assert seen["root"].startswith("FileNotFoundError") and seen["etc"].startswith("FileNotFoundError")
+    assert seen["connect"].startswith("PermissionError")  # socket creation answers access-denied
+
+
+# ------------------------------------------------------------------ registry and CLI
+
+def test_deploy_inspect_and_list_a_wasi_http_component(components: dict[str, Path], tmp_path: Path) -> None:
+    data, port, admin = tmp_path / "data", free_port(), free_port()
+    env = {**os.environ, "WASMLET_ADMIN_TOKEN": "s3cret", "WASMLET_ADMIN_URL": f"http://127.0.0.1:{admin}"}
+    args = ["serve", "--bind", f"127.0.0.1:{port}", "--admin-bind", f"127.0.0.1:{admin}", "--data-dir", str(data)]
+    with running(args, f"http://127.0.0.1:{port}/_wasmlet/health", tmp_path / "serve.log", env=env):
+        client = httpx.Client(base_url=f"http://127.0.0.1:{admin}", headers={"authorization": "Bearer s3cret"},
+                              timeout=120)
+
+        def deploy(name: str, wasm: bytes, manifest: str = "") -> httpx.Response:
+            return client.post(f"/v1/functions/{name}/versions", data={"manifest": manifest},
+                               files={"component": ("c.wasm", wasm, "application/wasm")})
+
+        tiny = components["tiny"].read_bytes()
+        assert deploy("tiny", tiny, "[limits]\ntimeout_ms = 1000\n").status_code == 201
+        hello = httpx.get(f"http://127.0.0.1:{port}/tiny/latest/")
+        assert hello.status_code == 200 and hello.text == "Hello, World!\n"
+        # a standard component answers HTTP only: triggers are refused with the reason
+        refused = deploy("tiny", tiny, '[[triggers.schedule]]\nname = "tick"\ncron = "* * * * *"\n')
+        assert refused.status_code == 422 and "HTTP requests only" in refused.json()["error"]
+        # a broken one is refused before anything is stored
+        broken = deploy("tiny", tiny[: len(tiny) // 2])
+        assert broken.status_code == 422
+        listing = client.get("/v1/functions").json()["functions"]["tiny"]
+        assert [(v["version"], v["world"]) for v in listing["versions"]] == [("v1", "wasi-http")]
+        ls = subprocess.run(WASMLET + ["ls"], env=env, capture_output=True, text=True, timeout=60)
+        assert ls.returncode == 0 and "tiny\tv1\t" in ls.stdout and "\twasi-http\t" in ls.stdout
+    inspect = subprocess.run(WASMLET + ["inspect", str(components["tiny"])], capture_output=True, text=True,
+                             timeout=120)
+    assert inspect.returncode == 0
+    assert "world: wasi:http/proxy (exports wasi:http/incoming-handler@0.2.0" in inspect.stdout

@@ -8,14 +8,21 @@ GET /headers     several headers, one repeated
 GET /outbound?url=U   fetches U through outgoing-handler; answers its status and body, or 502 and
                       the error code
 GET /stream?mb=N      N MiB written in 64 KiB pieces
+
+Hostile routes, for wasmlet's own tests: /sleep?ms=N (a clock wait), /spin (a busy loop),
+/flood?mb=N (N MiB of zeroes, past any cap), /random?n=N, /exit, /world (what it can see of the
+environment, the filesystem and the network).
 """
 
 import json
+import os
+import socket
+import sys
 from urllib.parse import parse_qs
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
-from wit_world.imports import outgoing_handler
+from wit_world.imports import monotonic_clock, outgoing_handler, random
 from wit_world.imports.streams import StreamError_Closed
 from wit_world.imports.types import (
     Fields,
@@ -78,6 +85,41 @@ def fetch(url: str):
     return response, b"".join(read_all(response.consume()))
 
 
+def flood(out: ResponseOutparam, mb: int) -> None:
+    response = OutgoingResponse(Fields())
+    body = response.body()
+    ResponseOutparam.set(out, Ok(response))
+    stream = body.write()
+    try:
+        for _ in range(mb):
+            stream.blocking_write_zeroes_and_flush(1 << 20)
+    except Err:
+        print("the host refused more", flush=True)
+    stream.__exit__(None, None, None)
+    try:
+        OutgoingBody.finish(body, None)
+    except Err:
+        pass
+
+
+def attempt(action) -> str:
+    try:
+        return f"ok: {action()!r}"[:200]
+    except Exception as exc:  # what the guest sees is the point
+        return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def world() -> dict:
+    def connect():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.connect(("127.0.0.1", 22))
+            return "connected"
+
+    return {"env": dict(os.environ), "argv": sys.argv, "root": attempt(lambda: os.listdir("/")),
+            "etc": attempt(lambda: open("/etc/passwd").read()), "cwd": attempt(os.getcwd),
+            "resolve": attempt(lambda: socket.getaddrinfo("127.0.0.1", 80)), "connect": attempt(connect)}
+
+
 class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
         path_query = request.path_with_query() or "/"
@@ -105,5 +147,22 @@ class IncomingHandler(exports.IncomingHandler):
             mb = int(parse_qs(query).get("mb", ["1"])[0])
             respond(response_out, 200, [("content-type", b"application/octet-stream")],
                     (bytes([i % 251]) * CHUNK for i in range(mb * 16)))
+        elif path == "/sleep":
+            with monotonic_clock.subscribe_duration(int(parse_qs(query)["ms"][0]) * 1_000_000) as timer:
+                timer.block()
+            respond(response_out, 200, [], [b"woke\n"])
+        elif path == "/spin":
+            while True:
+                pass
+        elif path == "/flood":
+            flood(response_out, int(parse_qs(query)["mb"][0]))
+        elif path == "/random":
+            data = random.get_random_bytes(int(parse_qs(query)["n"][0]))
+            respond(response_out, 200, [], [str(len(data)).encode()])
+        elif path == "/exit":
+            print("exiting now", flush=True)
+            sys.exit(3)
+        elif path == "/world":
+            respond(response_out, 200, [("content-type", b"application/json")], [json.dumps(world()).encode()])
         else:
             respond(response_out, 404, [("content-type", b"text/plain")], [b"not found\n"])
