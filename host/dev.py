@@ -138,7 +138,8 @@ class DevServer:
             compiled = self.runtime.load(wasm)
         except LoadError as exc:
             raise LoadError(f"{fn.path}: {exc}") from None
-        refused = triggers_refused(manifest, compiled.contract.version, frozenset(self.host.backends.messaging_config), compiled.world != "function")
+        refused = triggers_refused(manifest, compiled.contract.version, frozenset(self.host.backends.messaging_config),
+                                   compiled.world != "function")
         if refused is not None:
             raise ManifestError(f"{fn.manifest_file or fn.name}: {refused}")
         old = self.registry.resolve(fn.name, "dev")
