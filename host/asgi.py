@@ -33,6 +33,7 @@ import anyio
 
 from . import telemetry
 from ._admission import MemoryBudget
+from ._streaming import StreamAborted, StreamedResponse
 from .bindings.faas import BodyText, Event, EventHttp, Request, Response
 from .bodies import BodyError, body_bytes, body_from_bytes
 from .capabilities import InvocationContext
@@ -43,7 +44,7 @@ from .errors import GuestTrap, HostBusy, InvalidResponse, InvocationError, OutOf
 from .functions import Functions, NotLoadable
 from .metrics import Metrics
 from .registry import FunctionSource, Version
-from .runtime import CompiledFunction, Runtime
+from .runtime import PROXY_WORLD, CompiledFunction, Runtime
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -200,6 +201,10 @@ class Host:
                                              _sub_path(parts), rid)
         except _Reject as r:
             status, sent = await _send_error(send, r.status, r.message, rid, r.headers)
+        except StreamAborted as aborted:  # the head is out: the body is cut off, never completed
+            status, sent = aborted.status, aborted.sent
+            log.warning("response of %s/%s (request %s) cut off after %d bytes: %s", fn_label, version_label, rid,
+                        sent, aborted.reason)
         except Exception:
             log.exception("internal error serving %s (request %s)", escape_control(scope["path"]), rid)
             status, sent = await _send_error(send, 500, "internal error in the host", rid, _CLOSE)
@@ -246,11 +251,21 @@ class Host:
                 method=scope["method"], path=sub_path, query=scope["query_string"].decode("latin-1"),
                 headers=headers, body=request_body, mount=mount,
             ))
-            response = await self._invoke(version, compiled, event, rid,
-                                          # to a 0.1.0 guest a large binary body crosses as list<u8>, ~0.1 s
-                                          # per MB: not on the loop (0.2.0 and later take it as one string)
-                                          small=not compiled.contract.adapts or isinstance(request_body, BodyText)
-                                          or len(body) <= _INLINE_BINARY_MAX)
+            # a standard wasi:http component's body is a stream: a large one is sent as it is written
+            stream = StreamedResponse(send, rid, scope["method"] == "HEAD", _check_response, frozenset(_NO_BODY)) \
+                if compiled.world == PROXY_WORLD else None
+            try:
+                response = await self._invoke(version, compiled, event, rid,
+                                              # to a 0.1.0 guest a large binary body crosses as list<u8>, ~0.1 s
+                                              # per MB: not on the loop (0.2.0 and later take it as one string)
+                                              small=not compiled.contract.adapts or isinstance(request_body, BodyText)
+                                              or len(body) <= _INLINE_BINARY_MAX, stream=stream)
+            except _Reject as rejected:
+                if stream is not None and stream.started:
+                    raise StreamAborted(stream.status, stream.sent, rejected.message) from None
+                raise
+            if stream is not None and stream.started:
+                return await stream.finish(body_bytes(response.body))
             out_headers = _check_response(response)
             try:
                 out_body = body_bytes(response.body)
@@ -338,11 +353,12 @@ class Host:
         return response.status, "" if response.status < 400 else _detail(response), response
 
     async def _invoke(self, version: Version, compiled: CompiledFunction, event: Event, rid: str,
-                      small: bool) -> Response:
+                      small: bool, stream: StreamedResponse | None = None) -> Response:
         """Runs one invocation through the dispatcher and maps its failure to an HTTP error."""
         manifest = version.manifest
         ctx = InvocationContext(version.function, version.version, rid,
                                 logging.getLogger(f"wasmlet.guest.{version.function}"))
+        ctx.response_stream = stream
         imports = self.functions.imports_for(manifest)
 
         def run(budget_ms: int | None) -> Response:

@@ -24,6 +24,7 @@ from wasmtime.component import Component, Linker
 from wasmlet.bindings._abi import BindingError, GuestError, export_type
 
 from ._capture import Capture
+from ._streaming import ClientTooSlow
 from .bindings.faas import Event, FunctionImports, Response
 from .capabilities import ImportsFactory, InvocationContext, sandbox_imports
 from .contracts import CONTRACTS, NEWEST, Contract, contract_of
@@ -246,7 +247,7 @@ class Runtime:
                 raise OverBudget() from None
             sandbox.collect_output()  # the guest's last words go into the error
             stop = exc.host_exception if isinstance(exc, GuestError) else None
-            if isinstance(stop, (GuestExit, DeadlineExceeded)):  # a proxy component exited or waited too long
+            if isinstance(stop, (GuestExit, DeadlineExceeded, ClientTooSlow, InvocationError)):  # a proxy's end
                 raise _proxy_stop(stop, ctx) from None
             raise _classify(exc, ctx) from None
         except BindingError as exc:
@@ -319,8 +320,12 @@ class _Sandbox:
         self.store.close()
 
 
-def _proxy_stop(exc: Exception, ctx: InvocationContext) -> InvocationError:
-    if isinstance(exc, DeadlineExceeded):
+def _proxy_stop(exc: BaseException, ctx: InvocationContext) -> InvocationError:
+    """How a standard component's invocation ended when a host call stopped it."""
+    if isinstance(exc, InvocationError):  # the response it was sending is invalid
+        exc.function = exc.function or ctx.function
+        return exc
+    if isinstance(exc, (DeadlineExceeded, ClientTooSlow)):
         return Timeout(f"deadline exceeded: {exc}", function=ctx.function, output_tail=ctx.tail())
     return GuestTrap(str(exc), function=ctx.function, output_tail=ctx.tail())
 

@@ -73,6 +73,9 @@ class InvocationContext:
     """What must run when the invocation ends, however it ends (see `at_finish`)."""
     trace: Any = None
     """The invocation's span while tracing is on (`telemetry.Invocation`): its hostcalls' parent, in any thread."""
+    response_stream: Any = None
+    """Where a standard wasi:http component's response goes as it writes it (`_streaming.StreamedResponse`);
+    None when the response is returned whole (a module call, an event)."""
 
     def at_finish(self, action: Callable[[], None]) -> None:
         """Runs `action` when the invocation ends (e.g. rolling back a transaction it left open)."""

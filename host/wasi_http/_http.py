@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from wasmlet.bindings._abi import Err, Ok, Result
 
+from .._streaming import STREAM_AFTER
 from ..bindings import faas
 from ..bindings import wasi_http as w
 from ..bodies import body_bytes, body_from_bytes
@@ -125,6 +126,34 @@ class IncomingResponse:
     headers: Fields
     body: bytes
     consumed: bool = False
+
+
+class ResponseSink(Sink):
+    """A response body: buffered while small, then, once the guest has set its response and the
+    body passes `STREAM_AFTER`, sent as it comes through the invocation's `response_stream` (the
+    host then holds one piece at a time, so the memory cap no longer bounds the whole body)."""
+
+    def __init__(self, limit: int, response: OutgoingResponse, outcome: Outcome, ctx: InvocationContext) -> None:
+        super().__init__(limit, "response body")
+        self.response = response
+        self.outcome = outcome
+        self.ctx = ctx
+        self.stream = ctx.response_stream
+
+    def write(self, data: bytes) -> IoError | None:
+        error = super().write(data)
+        if (error is None and self.stream is not None and self.size >= STREAM_AFTER
+                and self.outcome.response is self.response and self.stream.wants(self.response.status)):
+            self.drain()
+        return error
+
+    def drain(self) -> None:
+        if not self.stream.started:
+            headers = [(k, v.decode("latin-1")) for k, v in self.response.headers.entries]
+            self.stream.start(self.response.status, headers, self.ctx.deadline)
+        data = self.value()
+        self.chunks, self.size = [], 0
+        self.stream.write(data, self.ctx.deadline)
 
 
 class ResponseOutparam:
@@ -412,7 +441,7 @@ class HttpTypesHost:
     def outgoing_response_body(self, self_: OutgoingResponse) -> Result[Body, None]:
         if self_.body is not None:
             return Err(None)
-        self_.body = Body(Sink(self.body_limit, "response body"))
+        self_.body = Body(ResponseSink(self.body_limit, self_, self.outcome, self.ctx))
         return Ok(self_.body)
 
     # outgoing bodies

@@ -152,6 +152,9 @@ def _response_of(outcome: Outcome, ctx: InvocationContext) -> faas.Response:
     response = outcome.response
     data = b""
     if response.body is not None:
+        if ctx.response_stream is not None and ctx.response_stream.started and not response.body.finished:
+            raise GuestTrap("the component dropped the response body without finishing it (after it was "
+                            "partly sent)", function=ctx.function, output_tail=ctx.tail())
         if response.body.sink.overflowed:
             raise InvalidResponse(f"response body larger than {response.body.sink.limit} bytes "
                                   "(the function's memory limit)", function=ctx.function)

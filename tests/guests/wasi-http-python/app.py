@@ -8,6 +8,7 @@ GET /headers     several headers, one repeated
 GET /outbound?url=U   fetches U through outgoing-handler; answers its status and body, or 502 and
                       the error code
 GET /stream?mb=N      N MiB written in 64 KiB pieces
+GET /slow-stream?n=N&ms=M   N pieces of 128 KiB, M ms apart
 
 Hostile routes, for wasmlet's own tests: /sleep?ms=N (a clock wait), /spin (a busy loop),
 /flood?mb=N (N MiB of zeroes, past any cap), /random?n=N, /exit, /world (what it can see of the
@@ -85,6 +86,13 @@ def fetch(url: str):
     return response, b"".join(read_all(response.consume()))
 
 
+def pause_then(ns: int, i: int) -> bytes:
+    if i:
+        with monotonic_clock.subscribe_duration(ns) as timer:
+            timer.block()
+    return bytes([i % 251]) * 131072
+
+
 def flood(out: ResponseOutparam, mb: int) -> None:
     response = OutgoingResponse(Fields())
     body = response.body()
@@ -147,6 +155,11 @@ class IncomingHandler(exports.IncomingHandler):
             mb = int(parse_qs(query).get("mb", ["1"])[0])
             respond(response_out, 200, [("content-type", b"application/octet-stream")],
                     (bytes([i % 251]) * CHUNK for i in range(mb * 16)))
+        elif path == "/slow-stream":  # pieces of 128 KiB, a pause between: the client sees them come
+            params = parse_qs(query)
+            pieces, pause = int(params["n"][0]), int(params["ms"][0]) * 1_000_000
+            respond(response_out, 200, [("content-type", b"application/octet-stream")],
+                    (pause_then(pause, i) for i in range(pieces)))
         elif path == "/sleep":
             with monotonic_clock.subscribe_duration(int(parse_qs(query)["ms"][0]) * 1_000_000) as timer:
                 timer.block()
