@@ -197,6 +197,45 @@ class StoreContext:
         return inside if inside is not None else self.store._context()
 
 
+_host_new = _quick("wasmtime_component_resource_host_new", c_void_p, ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint32)
+_host_delete = _quick("wasmtime_component_resource_host_delete", None, c_void_p)
+_host_rep = _quick("wasmtime_component_resource_host_rep", ctypes.c_uint32, c_void_p)
+_host_type = _quick("wasmtime_component_resource_host_type", ctypes.c_uint32, c_void_p)
+_host_to_any = _quick("wasmtime_component_resource_host_to_any", c_void_p, c_void_p, c_void_p, POINTER(c_void_p))
+_any_to_host = _quick("wasmtime_component_resource_any_to_host", c_void_p, c_void_p, c_void_p, POINTER(c_void_p))
+_any_delete = _quick("wasmtime_component_resource_any_delete", None, c_void_p)
+
+
+def host_resource_put(context: Any, owned: bool, rep: int, resource: int, c: Any) -> None:
+    """Stores a new handle to host resource (`resource`, `rep`) in a component value, which then owns
+    it: the C calls alone, with no wasmtime-py object made and finalized per handle."""
+    host = _host_new(owned, rep, resource)
+    out = c_void_p()
+    err = _host_to_any(context, host, byref(out))
+    _host_delete(host)
+    if err:
+        raise wasmtime.WasmtimeError(_error_text(err))
+    c.kind = K_RESOURCE
+    c_void_p.from_address(ctypes.addressof(c.of)).value = out.value
+
+
+def host_resource_take(context: Any, c: Any) -> tuple[int, int]:
+    """(resource type, rep) of the host-resource handle a component value holds, moved out of it."""
+    if c.kind != K_RESOURCE:
+        raise TypeError(f"expected a resource handle, found value kind {c.kind}")
+    slot = c_void_p.from_address(ctypes.addressof(c.of))
+    handle, slot.value = slot.value, None
+    host = c_void_p()
+    err = _any_to_host(context, handle, byref(host))
+    _any_delete(handle)
+    if err:
+        raise wasmtime.WasmtimeError(_error_text(err))
+    try:
+        return int(_host_type(host)), int(_host_rep(host))
+    finally:
+        _host_delete(host)
+
+
 def resource_take(c: Any) -> _component.ResourceAny:
     """The resource handle a component value holds, moved out of it (the value no longer owns it)."""
     if c.kind != K_RESOURCE:
@@ -211,7 +250,7 @@ def resource_put(handle: _component.ResourceAny, c: Any) -> None:
 
 
 __all__ = [
-    "K_RESOURCE", "StoreContext", "resource_put", "resource_take",
+    "K_RESOURCE", "StoreContext", "host_resource_put", "host_resource_take", "resource_put", "resource_take",
     "PINNED", "WASMTIME_VERSION", "GuestError", "HostFunc", "Val", "ValRecordEntry", "WasmtimeVersionError",
     "add_func", "byte_vec_new", "call", "capi", "check_version", "flags_new_uninit", "installed_version", "list_delete",
     "list_new_uninit", "post_return", "record_delete", "record_new_uninit", "val_delete", "val_new",

@@ -18,7 +18,7 @@ from typing import Any
 import wasmtime
 from wasmtime import component as _component
 
-from .._wasmtime import StoreContext, resource_put, resource_take
+from .._wasmtime import StoreContext, host_resource_put, host_resource_take
 
 _tls = threading.local()
 MAX_HANDLES = 10_000
@@ -113,23 +113,20 @@ def current() -> HandleTable:
 def lower_own(resource: int, obj: Any, c: Any) -> None:
     """A host object given to the guest: a new `own` handle (the guest may drop it, or pass it back)."""
     table = current()
-    rep = table.insert(resource, obj)
-    resource_put(_component.ResourceHost.own(rep, resource).to_any(table.context), c)  # type: ignore[arg-type]
+    host_resource_put(table.context._context(), True, table.insert(resource, obj), resource, c)
 
 
 def lower_borrow(resource: int, obj: Any, c: Any) -> None:
     """A host object lent to the guest for one call."""
     table = current()
-    rep = table.insert(resource, obj)
-    resource_put(_component.ResourceHost.borrow(rep, resource).to_any(table.context), c)  # type: ignore[arg-type]
+    host_resource_put(table.context._context(), False, table.insert(resource, obj), resource, c)
 
 
 def _rep(resource: int, c: Any) -> int:
-    table = current()
-    host = resource_take(c).to_host(table.context)  # type: ignore[arg-type]
-    if host.type != resource:
-        raise HandleError(f"a handle of another resource type ({host.type}, expected {resource})")
-    return int(host.rep)
+    found, rep = host_resource_take(current().context._context(), c)
+    if found != resource:
+        raise HandleError(f"a handle of another resource type ({found}, expected {resource})")
+    return rep
 
 
 def lift_borrow(resource: int, c: Any) -> Any:
