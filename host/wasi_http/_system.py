@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random as _random
-import threading
 import time
 from typing import Any, NoReturn
 
@@ -51,30 +50,6 @@ class WallClockHost:
         return w.Datetime(0, 1)
 
 
-class _Entropy(threading.local):
-    """Each thread's bytes from the OS's CSPRNG, read 64 KiB at a time: a Python guest asks for
-    about ten small pieces as each fresh instance starts, one system call apiece otherwise. Every
-    byte is handed out once, so what one invocation gets says nothing of another's."""
-
-    size = 64 * 1024
-
-    def __init__(self) -> None:
-        self.pool = b""
-        self.at = 0
-
-    def take(self, n: int) -> bytes:
-        if n > self.size // 4:
-            return os.urandom(n)
-        if self.at + n > len(self.pool):
-            self.pool, self.at = os.urandom(self.size), 0
-        out = self.pool[self.at:self.at + n]
-        self.at += n
-        return out
-
-
-_ENTROPY = _Entropy()
-
-
 class RandomHost:
     """`wasi:random/random`, `insecure` and `insecure-seed`; a request for more bytes than the
     guest's memory could hold stops it (the host never allocates past the guest's own limit)."""
@@ -88,10 +63,10 @@ class RandomHost:
         return n
 
     def get_random_bytes(self, len: int) -> bytes:
-        return _ENTROPY.take(self._size(len))
+        return os.urandom(self._size(len))
 
     def get_random_u64(self) -> int:
-        return int.from_bytes(_ENTROPY.take(8), "little")
+        return int.from_bytes(os.urandom(8), "little")
 
     def get_insecure_random_bytes(self, len: int) -> bytes:
         return _random.randbytes(self._size(len))
