@@ -20,7 +20,7 @@ from ..bindings import faas
 from ..bindings import wasi_http as w
 from ..bodies import body_bytes, body_from_bytes
 from ..capabilities import InvocationContext
-from ._io import READY, InputStream, IoError, OutputStream, Pollable, Sink
+from ._io import READY, Budget, InputStream, IoError, OutputStream, Pollable, Sink
 
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -105,7 +105,6 @@ class FutureTrailers:
 @dataclass
 class OutgoingRequest:
     headers: Fields
-    limit: int
     method: w.Method = field(default_factory=w.MethodGet)
     path_with_query: str | None = None
     scheme: w.Scheme | None = None
@@ -133,8 +132,8 @@ class ResponseSink(Sink):
     body passes `STREAM_AFTER`, sent as it comes through the invocation's `response_stream` (the
     host then holds one piece at a time, so the memory cap no longer bounds the whole body)."""
 
-    def __init__(self, limit: int, response: OutgoingResponse, outcome: Outcome, ctx: InvocationContext) -> None:
-        super().__init__(limit, "response body")
+    def __init__(self, budget: Budget, response: OutgoingResponse, outcome: Outcome, ctx: InvocationContext) -> None:
+        super().__init__(budget, "response body")
         self.response = response
         self.outcome = outcome
         self.ctx = ctx
@@ -151,9 +150,7 @@ class ResponseSink(Sink):
         if not self.stream.started:
             headers = [(k, v.decode("latin-1")) for k, v in self.response.headers.entries]
             self.stream.start(self.response.status, headers, self.ctx.deadline)
-        data = self.value()
-        self.chunks, self.size = [], 0
-        self.stream.write(data, self.ctx.deadline)
+        self.stream.write(self.release(), self.ctx.deadline)
 
 
 class ResponseOutparam:
@@ -189,8 +186,9 @@ class FutureIncomingResponse:
 class OutboundSender:
     """Sends a guest's outgoing request through the function's allow-listed outbound HTTP."""
 
-    def __init__(self, imports: faas.FunctionImports) -> None:
+    def __init__(self, imports: faas.FunctionImports, budget: Budget) -> None:
         self.imports = imports
+        self.budget = budget
 
     def __call__(self, request: OutgoingRequest) -> Result[IncomingResponse, w.HttpTypesErrorCode]:
         if request.authority is None:
@@ -198,7 +196,7 @@ class OutboundSender:
         scheme = request.scheme or w.SchemeHTTPS()
         scheme_text = scheme.value if isinstance(scheme, w.SchemeOther) else scheme.tag.lower()
         url = f"{scheme_text}://{request.authority}{request.path_with_query or '/'}"
-        data = request.body.sink.value() if request.body is not None else b""
+        data = request.body.sink.release() if request.body is not None else b""
         headers = [(k, v.decode("latin-1")) for k, v in request.headers.entries]
         sent = self.imports.outbound_http.send(faas.OutgoingRequest(method_name(request.method), url, headers,
                                                                     body_from_bytes(data)))
@@ -210,17 +208,28 @@ class OutboundSender:
                 return Err(w.HttpTypesErrorCodeConnectionTimeout())
             return Err(w.HttpTypesErrorCodeInternalError(getattr(error, "value", None) or str(error)))
         resp = sent.value
-        return Ok(IncomingResponse(resp.status, Fields([(k, v.encode("latin-1")) for k, v in resp.headers], True),
-                                   body_bytes(resp.body)))
+        entries = [(k, v.encode("latin-1")) for k, v in resp.headers]
+        data = body_bytes(resp.body)
+        if not self.budget.take(len(data) + _size(entries)):  # kept until the guest reads it
+            return Err(w.HttpTypesErrorCodeHTTPResponseBodySize(len(data)))
+        return Ok(IncomingResponse(resp.status, Fields(entries, True), data))
 
 
 class HttpTypesHost:
     """`wasi:http/types` for one invocation; `outcome` holds what the guest answers."""
 
-    def __init__(self, ctx: InvocationContext, outcome: Outcome, body_limit: int) -> None:
+    def __init__(self, ctx: InvocationContext, outcome: Outcome, budget: Budget) -> None:
         self.ctx = ctx
         self.outcome = outcome
-        self.body_limit = body_limit
+        self.budget = budget
+
+    def _owned(self, headers: Fields) -> Fields:
+        """Fields the guest hands over to a request or response it makes: taken as they are, or a
+        mutable copy of immutable ones (those of a request or response the host made)."""
+        if not headers.immutable:
+            return headers
+        self.budget.charge(_size(headers.entries), "header fields")
+        return headers.copy()
 
     def http_error_code(self, err: IoError) -> w.HttpTypesErrorCode | None:
         code = err.http_code
@@ -235,6 +244,7 @@ class HttpTypesHost:
             error = _check(name, value)
             if error is not None:
                 return Err(error)
+        self.budget.charge(_size(entries), "header fields")
         return Ok(Fields([(n.lower(), v) for n, v in entries]))
 
     def fields_get(self, self_: Fields, name: str) -> list[bytes]:
@@ -253,6 +263,7 @@ class HttpTypesHost:
             if error is not None:
                 return Err(error)
         key = name.lower()
+        self.budget.charge(_size([(key, v) for v in value]), "header fields")
         self_.entries = [(n, v) for n, v in self_.entries if n != key] + [(key, v) for v in value]
         return Ok(None)
 
@@ -272,6 +283,7 @@ class HttpTypesHost:
         error = _check(name, value)
         if error is not None:
             return Err(error)
+        self.budget.charge(_size([(name, value)]), "header fields")
         self_.entries.append((name.lower(), value))
         return Ok(None)
 
@@ -279,6 +291,7 @@ class HttpTypesHost:
         return list(self_.entries)
 
     def fields_clone(self, self_: Fields) -> Fields:
+        self.budget.charge(_size(self_.entries), "header fields")
         return self_.copy()
 
     # incoming request
@@ -295,7 +308,7 @@ class HttpTypesHost:
         return self_.authority
 
     def incoming_request_headers(self, self_: IncomingRequest) -> Fields:
-        return self_.headers.copy(immutable=True)
+        return self_.headers  # immutable, so one object serves every handle to it
 
     def incoming_request_consume(self, self_: IncomingRequest) -> Result[IncomingBody, None]:
         if self_.consumed:
@@ -305,12 +318,12 @@ class HttpTypesHost:
 
     # outgoing request
     def outgoing_request_new(self, headers: Fields) -> OutgoingRequest:
-        return OutgoingRequest(headers.copy(), self.body_limit)
+        return OutgoingRequest(self._owned(headers))
 
     def outgoing_request_body(self, self_: OutgoingRequest) -> Result[Body, None]:
         if self_.body is not None:
             return Err(None)
-        self_.body = Body(Sink(self.body_limit, "request body"))
+        self_.body = Body(Sink(self.budget, "request body"))
         return Ok(self_.body)
 
     def outgoing_request_method(self, self_: OutgoingRequest) -> w.Method:
@@ -395,7 +408,7 @@ class HttpTypesHost:
         return self_.status
 
     def incoming_response_headers(self, self_: IncomingResponse) -> Fields:
-        return self_.headers.copy(immutable=True)
+        return self_.headers
 
     def incoming_response_consume(self, self_: IncomingResponse) -> Result[IncomingBody, None]:
         if self_.consumed:
@@ -424,7 +437,7 @@ class HttpTypesHost:
 
     # outgoing response
     def outgoing_response_new(self, headers: Fields) -> OutgoingResponse:
-        return OutgoingResponse(headers.copy())
+        return OutgoingResponse(self._owned(headers))
 
     def outgoing_response_status_code(self, self_: OutgoingResponse) -> int:
         return self_.status
@@ -441,7 +454,7 @@ class HttpTypesHost:
     def outgoing_response_body(self, self_: OutgoingResponse) -> Result[Body, None]:
         if self_.body is not None:
             return Err(None)
-        self_.body = Body(ResponseSink(self.body_limit, self_, self.outcome, self.ctx))
+        self_.body = Body(ResponseSink(self.budget, self_, self.outcome, self.ctx))
         return Ok(self_.body)
 
     # outgoing bodies
@@ -483,6 +496,14 @@ class OutgoingHandlerHost:
         if request.authority is None:
             return Err(w.HttpTypesErrorCodeHTTPRequestURIInvalid())
         return Ok(FutureIncomingResponse(self.send, request))
+
+
+_ENTRY_OVERHEAD = 64
+"""Bytes an entry costs the host beyond its name and value (the tuple, the list slot)."""
+
+
+def _size(entries: list[tuple[str, bytes]]) -> int:
+    return sum(len(n) + len(v) + _ENTRY_OVERHEAD for n, v in entries)
 
 
 def _has_space(text: str) -> bool:

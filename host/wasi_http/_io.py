@@ -86,23 +86,57 @@ class InputStream:
         return Ok(step)
 
 
-class Sink:
-    """Where an output stream's bytes go: kept up to `limit` bytes; past it, every write fails."""
+class Budget:
+    """What the host holds for one invocation's guest — bodies it buffers, header fields, the
+    responses of its outgoing requests — in bytes: at most the function's memory limit, since the
+    guest could not hold more itself (a handle costs the guest nothing, the host's copy does)."""
 
-    def __init__(self, limit: int, what: str) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.used = 0
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used = max(0, self.used - n)
+
+    def charge(self, n: int, what: str) -> None:
+        """Takes `n` bytes or stops the guest (a `MemoryError`: the invocation ran out of memory)."""
+        if not self.take(n):
+            raise MemoryError(f"{what}: the host would hold more than {self.limit} bytes for this invocation "
+                              "(its memory limit)")
+
+
+class Sink:
+    """Where an output stream's bytes go: kept while the invocation's budget allows; past it,
+    every write fails."""
+
+    def __init__(self, budget: Budget, what: str) -> None:
+        self.budget = budget
+        self.limit = budget.limit
         self.what = what
         self.chunks: list[bytes] = []
         self.size = 0
         self.overflowed = False
 
     def write(self, data: bytes) -> IoError | None:
-        if self.size + len(data) > self.limit:
+        if not self.budget.take(len(data)):
             self.overflowed = True
             return IoError(f"{self.what} larger than {self.limit} bytes")
         self.chunks.append(data)
         self.size += len(data)
         return None
+
+    def release(self) -> bytes:
+        """What was written, handed over (its bytes no longer count against the budget)."""
+        data = b"".join(self.chunks)
+        self.budget.give(self.size)
+        self.chunks, self.size = [], 0
+        return data
 
     def value(self) -> bytes:
         return b"".join(self.chunks)
@@ -112,7 +146,7 @@ class LogSink(Sink):
     """stdout/stderr: each complete line goes to the function's log (the log's own caps apply)."""
 
     def __init__(self, ctx: InvocationContext) -> None:
-        super().__init__(ctx.limits.max_log_bytes, "output")
+        super().__init__(Budget(ctx.limits.max_log_bytes), "output")
         self.ctx = ctx
         self.pending = b""
 

@@ -17,7 +17,7 @@ from ..bodies import body_bytes, body_from_bytes
 from ..capabilities import InvocationContext
 from ..errors import GuestTrap, InvalidResponse, InvocationError
 from ._http import Fields, HttpTypesHost, IncomingRequest, OutboundSender, Outcome, OutgoingHandlerHost, ResponseOutparam
-from ._io import IoHost
+from ._io import Budget, IoHost
 from ._system import (
     CliHost,
     FilesystemHost,
@@ -107,14 +107,15 @@ def _imports(ctx: InvocationContext, outcome: Outcome, cli: CliHost, calls: faas
     clock, wall, preopens, filesystem, sockets = _STATIC
     io = IoHost(ctx)
     rand = RandomHost(memory_limit)
-    sender = OutboundSender(calls)
+    budget = Budget(memory_limit)
+    sender = OutboundSender(calls, budget)
     return w.ProxyHostImports(
         error=io, poll=io, streams=io, monotonic_clock=clock, wall_clock=wall, filesystem_types=filesystem,
         preopens=preopens, instance_network=sockets, ip_name_lookup=sockets, tcp=sockets,
         tcp_create_socket=sockets, udp=sockets, udp_create_socket=sockets, insecure_seed=rand, insecure=rand,
         random=rand, environment=cli, exit=cli, stdin=cli, stdout=cli, stderr=cli, terminal_stdin=cli,
         terminal_stdout=cli, terminal_stderr=cli,
-        http_types=HttpTypesHost(ctx, outcome, memory_limit),  # type: ignore[arg-type]
+        http_types=HttpTypesHost(ctx, outcome, budget),  # type: ignore[arg-type]
         outgoing_handler=OutgoingHandlerHost(sender),
     )
 

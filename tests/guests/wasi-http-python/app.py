@@ -11,7 +11,7 @@ GET /stream?mb=N      N MiB written in 64 KiB pieces
 GET /slow-stream?n=N&ms=M   N pieces of 128 KiB, M ms apart
 
 Hostile routes, for wasmlet's own tests: /sleep?ms=N (a clock wait), /spin (a busy loop),
-/flood?mb=N (N MiB of zeroes, past any cap), /random?n=N, /exit, /world (what it can see of the
+/flood?mb=N (N MiB of zeroes, past any cap), /fields-flood?n=N&kb=K (header entries), /random?n=N, /exit, /world (what it can see of the
 environment, the filesystem and the network).
 """
 
@@ -169,6 +169,11 @@ class IncomingHandler(exports.IncomingHandler):
                 pass
         elif path == "/flood":
             flood(response_out, int(parse_qs(query)["mb"][0]))
+        elif path == "/fields-flood":  # header data only the host holds: n clones of a kb KiB field
+            params = parse_qs(query)
+            fields = Fields.from_list([("x-big", b"v" * (1024 * int(params["kb"][0])))])
+            clones = [fields.clone() for _ in range(int(params["n"][0]))]
+            respond(response_out, 200, [], [f"held {len(clones)}\n".encode()])
         elif path == "/random":
             data = random.get_random_bytes(int(parse_qs(query)["n"][0]))
             respond(response_out, 200, [], [str(len(data)).encode()])

@@ -16,7 +16,7 @@ from wasmlet.bindings import _handles as handles
 from wasmlet.bindings import faas
 from wasmlet.bodies import body_bytes
 from wasmlet.capabilities import InvocationContext
-from wasmlet.errors import GuestTrap, InvalidResponse, LoadError, Timeout
+from wasmlet.errors import GuestTrap, InvalidResponse, LoadError, OutOfMemory, Timeout
 from wasmlet.manifest import Limits
 from wasmlet.runtime import PROXY_WORLD
 from wasmlet.wasi_http import provides
@@ -67,6 +67,13 @@ def test_events_other_than_requests_are_refused(runtime: Runtime) -> None:
 def test_without_a_stream_the_body_is_capped_at_the_memory_limit(runtime: Runtime) -> None:
     with pytest.raises(InvalidResponse, match="larger than 67108864 bytes"):
         _invoke(runtime, build_python_echo(), "/flood", "mb=100")
+
+
+def test_header_data_the_host_holds_is_capped_at_the_memory_limit(runtime: Runtime) -> None:
+    response, _ = _invoke(runtime, build_python_echo(), "/fields-flood", "n=10&kb=1024", Limits(timeout_ms=5000, memory_mb=64))
+    assert response.status == 200
+    with pytest.raises(OutOfMemory, match="header fields"):
+        _invoke(runtime, build_python_echo(), "/fields-flood", "n=1000&kb=1024", Limits(timeout_ms=30000, memory_mb=64))
 
 
 def test_waits_and_exits_end_the_invocation(runtime: Runtime) -> None:
