@@ -1,10 +1,11 @@
-"""A response the guest writes as it goes: its head and body pieces cross from the worker thread
-running the guest to the event loop, each send waited for (the client's pace holds the guest back,
-so the host buffers at most one piece) and never past the invocation's deadline.
+"""Bodies a guest reads or writes as they go: pieces cross between the worker thread running the
+guest and the event loop, each waited for (the client's pace holds the guest back, so the host
+holds at most one piece) and never past the invocation's deadline.
 
-Used for standard wasi:http components, whose body is a stream: a small response is still
+Used for standard wasi:http components, whose bodies are streams. A small response is still
 buffered and sent whole (with its length); only one that grows past `STREAM_AFTER` bytes is
-streamed, chunked.
+streamed, chunked. Likewise the host reads the first `STREAM_AFTER` bytes of a request body before
+the guest runs; the guest reads any more as it arrives.
 """
 
 from __future__ import annotations
@@ -38,6 +39,58 @@ class StreamAborted(Exception):
         self.status = status
         self.sent = sent
         self.reason = reason
+
+
+class BodyTooLarge(Exception):
+    """The request body passed the function's `max_body_bytes` while the guest read it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is over this function's limit of {limit} bytes")
+        self.limit = limit
+
+
+class ClientGone(Exception):
+    """The client went away before it had sent the whole request body."""
+
+
+class StreamedRequest:
+    """The rest of a request body, read through the ASGI `receive` as the guest asks for it
+    (worker thread), at most `limit` bytes in all, each wait ending at the invocation's deadline."""
+
+    def __init__(self, receive: Callable[[], object], limit: int, already: int) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.size = already
+        self.done = False
+
+    def read(self, deadline: float) -> bytes | None:
+        """The next piece, or None at the end; `ClientTooSlow`, `BodyTooLarge` or `ClientGone`."""
+        if self.done:
+            return None
+        left = deadline - time.monotonic() if deadline != math.inf else None
+        if left is not None and left <= 0:
+            raise ClientTooSlow("deadline exceeded while the client sent the request body")
+
+        async def receive() -> dict[str, object] | None:
+            with anyio.move_on_after(left):
+                return await self._receive()  # type: ignore[misc, no-any-return]
+            return None
+
+        message = anyio.from_thread.run(receive)
+        if message is None:
+            raise ClientTooSlow("deadline exceeded while the client sent the request body")
+        if message.get("type") == "http.disconnect":
+            self.done = True
+            raise ClientGone("the client went away before the end of the request body")
+        body = message.get("body", b"")
+        chunk = body if isinstance(body, bytes) else b""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.done = True
+            raise BodyTooLarge(self.limit)
+        if not message.get("more_body", False):
+            self.done = True
+        return chunk
 
 
 class StreamedResponse:

@@ -33,7 +33,7 @@ import anyio
 
 from . import telemetry
 from ._admission import MemoryBudget
-from ._streaming import StreamAborted, StreamedResponse
+from ._streaming import STREAM_AFTER, StreamAborted, StreamedRequest, StreamedResponse
 from .bindings.faas import BodyText, Event, EventHttp, Request, Response
 from .bodies import BodyError, body_bytes, body_from_bytes
 from .capabilities import InvocationContext
@@ -231,8 +231,13 @@ class Host:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, version: Version, mount: str,
                      sub_path: str, rid: str) -> tuple[int, int]:
         manifest = version.manifest
-        # the body first: a client trickling it must not hold a slot meant for running functions
-        body = await _read_body(scope, receive, manifest.max_body_bytes, self.settings.body_timeout_ms)
+        # the body first: a client trickling it must not hold a slot meant for running functions. A
+        # standard wasi:http component (once loaded) reads a body past its first 64 KiB as it arrives.
+        loaded = self.functions.loaded(version)
+        streams = loaded is not None and loaded.world == PROXY_WORLD
+        body, complete = await _read_body_start(scope, receive, manifest.max_body_bytes,
+                                                self.settings.body_timeout_ms, STREAM_AFTER if streams else None)
+        request_stream = None if complete else StreamedRequest(receive, manifest.max_body_bytes, len(body))
         if self._in_flight >= self.settings.max_in_flight:
             raise _Reject(503, "host is at capacity, retry shortly", [(b"retry-after", b"1")])
         if self._per_function.get(version.function, 0) >= manifest.max_concurrency:
@@ -259,7 +264,8 @@ class Host:
                                               # to a 0.1.0 guest a large binary body crosses as list<u8>, ~0.1 s
                                               # per MB: not on the loop (0.2.0 and later take it as one string)
                                               small=not compiled.contract.adapts or isinstance(request_body, BodyText)
-                                              or len(body) <= _INLINE_BINARY_MAX, stream=stream)
+                                              or len(body) <= _INLINE_BINARY_MAX, stream=stream,
+                                              request_stream=request_stream)
             except _Reject as rejected:
                 if stream is not None and stream.started:
                     raise StreamAborted(stream.status, stream.sent, rejected.message) from None
@@ -353,12 +359,14 @@ class Host:
         return response.status, "" if response.status < 400 else _detail(response), response
 
     async def _invoke(self, version: Version, compiled: CompiledFunction, event: Event, rid: str,
-                      small: bool, stream: StreamedResponse | None = None) -> Response:
+                      small: bool, stream: StreamedResponse | None = None,
+                      request_stream: StreamedRequest | None = None) -> Response:
         """Runs one invocation through the dispatcher and maps its failure to an HTTP error."""
         manifest = version.manifest
         ctx = InvocationContext(version.function, version.version, rid,
                                 logging.getLogger(f"wasmlet.guest.{version.function}"))
         ctx.response_stream = stream
+        ctx.request_stream = request_stream
         imports = self.functions.imports_for(manifest)
 
         def run(budget_ms: int | None) -> Response:
@@ -433,6 +441,14 @@ def _sub_path(parts: list[bytes]) -> str:
 
 async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_ms: int) -> bytes:
     """Reads the request body within `timeout_ms` (408), refusing (413) as soon as it passes `limit`."""
+    body, _ = await _read_body_start(scope, receive, limit, timeout_ms)
+    return body
+
+
+async def _read_body_start(scope: Scope, receive: Receive, limit: int, timeout_ms: int,
+                           stop_after: int | None = None) -> tuple[bytes, bool]:
+    """`_read_body`, stopping once `stop_after` bytes are in (the guest reads the rest); returns the
+    bytes read and whether that is the whole body."""
     framed = False
     for key, value in scope["headers"]:
         if key == b"content-length":
@@ -447,14 +463,15 @@ async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_ms: int
         elif key == b"transfer-encoding":
             framed = True
     if not framed and scope.get("http_version", "1.1") in _NO_BODY_VERSIONS:
-        return b""  # HTTP/1 with neither a length nor chunking has no body: nothing to wait for
+        return b"", True  # HTTP/1 with neither a length nor chunking has no body: nothing to wait for
     with anyio.move_on_after(timeout_ms / 1000):
-        return await _collect_body(receive, limit)
+        return await _collect_body(receive, limit, stop_after)
     raise _Reject(408, f"the request body did not arrive within {timeout_ms} ms", _CLOSE)
 
 
-async def _collect_body(receive: Receive, limit: int) -> bytes:
-    """The body's chunks until the last one; 413 past `limit`, 499 when the client goes away."""
+async def _collect_body(receive: Receive, limit: int, stop_after: int | None = None) -> tuple[bytes, bool]:
+    """The body's chunks until the last one (or past `stop_after` bytes), and whether that was the
+    last; 413 past `limit`, 499 when the client goes away."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -467,7 +484,9 @@ async def _collect_body(receive: Receive, limit: int) -> bytes:
             raise _Reject(413, f"request body is over this function's limit of {limit} bytes", _CLOSE)
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join(chunks), True
+        if stop_after is not None and size >= stop_after:
+            return b"".join(chunks), False
 
 
 def _check_response(response: Response) -> list[tuple[bytes, bytes]]:

@@ -76,6 +76,10 @@ class Functions:
                 status = 503 if isinstance(exc, RegistryError) and exc.status == 503 else 500
                 raise NotLoadable(f"{version.function}/{version.version} could not be loaded: {exc}", status) from None
 
+    def loaded(self, version: Version) -> CompiledFunction | None:
+        """The compiled function for a version if it is already in memory (never compiles)."""
+        return self._compiled.get(version.sha256)
+
     def compiled(self, version: Version) -> CompiledFunction:
         """The compiled function for a version: kept in memory after its first call (blocking)."""
         compiled = self._compiled.get(version.sha256)

@@ -73,6 +73,9 @@ class InvocationContext:
     """What must run when the invocation ends, however it ends (see `at_finish`)."""
     trace: Any = None
     """The invocation's span while tracing is on (`telemetry.Invocation`): its hostcalls' parent, in any thread."""
+    request_stream: Any = None
+    """The rest of a request body a standard wasi:http component reads as it arrives
+    (`_streaming.StreamedRequest`); None when the body came whole."""
     response_stream: Any = None
     """Where a standard wasi:http component's response goes as it writes it (`_streaming.StreamedResponse`);
     None when the response is returned whole (a module call, an event)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from wasmlet.bindings._abi import Err, Ok, Result
 
@@ -88,12 +89,15 @@ class IncomingRequest:
     authority: str | None
     headers: Fields
     body: bytes
+    source: Any = None
+    """The rest of the body, still arriving (`_streaming.StreamedRequest`), if any."""
     consumed: bool = False
 
 
 @dataclass
 class IncomingBody:
     data: bytes
+    source: Any = None
     streamed: bool = False
 
 
@@ -314,7 +318,7 @@ class HttpTypesHost:
         if self_.consumed:
             return Err(None)
         self_.consumed = True
-        return Ok(IncomingBody(self_.body))
+        return Ok(IncomingBody(self_.body, self_.source))
 
     # outgoing request
     def outgoing_request_new(self, headers: Fields) -> OutgoingRequest:
@@ -421,7 +425,7 @@ class HttpTypesHost:
         if self_.streamed:
             return Err(None)
         self_.streamed = True
-        return Ok(InputStream(self_.data))
+        return Ok(InputStream(self_.data, self_.source, self.ctx))
 
     def incoming_body_finish(self, this: IncomingBody) -> FutureTrailers:
         return FutureTrailers()

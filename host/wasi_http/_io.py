@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from wasmlet.bindings._abi import Err, Ok, Result
 
+from .._streaming import BodyTooLarge, ClientGone, ClientTooSlow
 from ..bindings.wasi_http import StreamError, StreamErrorClosed, StreamErrorLastOperationFailed
 from ..capabilities import InvocationContext
 
@@ -65,22 +67,51 @@ def block(pollables: list[Pollable], ctx: InvocationContext) -> None:
 
 
 class InputStream:
-    """Reads bytes the host holds; `closed` once they are all read."""
+    """Reads bytes the host holds, then, for a request body still arriving, what `source` (a
+    `_streaming.StreamedRequest`) receives as the guest asks; `closed` at the end."""
 
-    def __init__(self, data: bytes = b"") -> None:
+    def __init__(self, data: bytes = b"", source: Any = None, ctx: InvocationContext | None = None) -> None:
         self._data = memoryview(data)
         self._at = 0
+        self._source = source
+        self._ctx = ctx
+        self._failed: StreamError | None = None
+
+    def _fill(self) -> StreamError | None:
+        """Makes bytes available; the reason why not (the end, or a failure) otherwise."""
+        while self._at >= len(self._data):
+            if self._failed is not None:
+                return self._failed
+            if self._source is None or self._ctx is None:
+                return StreamErrorClosed()
+            try:
+                chunk = self._source.read(self._ctx.deadline)
+            except BodyTooLarge as exc:
+                self._failed = StreamErrorLastOperationFailed(IoError(str(exc), _body_size(exc.limit)))
+                return self._failed
+            except ClientGone as exc:
+                self._failed = StreamErrorLastOperationFailed(IoError(str(exc)))
+                return self._failed
+            except ClientTooSlow as exc:
+                raise DeadlineExceeded(str(exc)) from None
+            if chunk is None:
+                self._source = None
+                return StreamErrorClosed()
+            self._data, self._at = memoryview(chunk), 0
+        return None
 
     def read(self, n: int) -> Result[bytes, StreamError]:
-        if self._at >= len(self._data):
-            return Err(StreamErrorClosed())
+        error = self._fill()
+        if error is not None:
+            return Err(error)
         chunk = bytes(self._data[self._at:self._at + min(n, WRITE_BUDGET * 4)])
         self._at += len(chunk)
         return Ok(chunk)
 
     def skip(self, n: int) -> Result[int, StreamError]:
-        if self._at >= len(self._data):
-            return Err(StreamErrorClosed())
+        error = self._fill()
+        if error is not None:
+            return Err(error)
         step = min(n, len(self._data) - self._at)
         self._at += step
         return Ok(step)
@@ -269,3 +300,9 @@ class IoHost:
 
 def len_of(data: bytes) -> int:
     return len(data)
+
+
+def _body_size(limit: int) -> object:
+    from ..bindings.wasi_http import HttpTypesErrorCodeHTTPRequestBodySize
+
+    return HttpTypesErrorCodeHTTPRequestBodySize(limit)

@@ -92,7 +92,7 @@ class Provider:
                 instance: Instance = self.linker.instantiate(store, component)
                 incoming = IncomingRequest(request.method, _path_with_query(request), _authority(request),
                                            Fields([(k, v.encode("latin-1")) for k, v in request.headers], True),
-                                           body_bytes(request.body))
+                                           body_bytes(request.body), ctx.request_stream)
                 try:
                     exports.incoming_handler_handle(store, instance, incoming, ResponseOutparam())
                 finally:
