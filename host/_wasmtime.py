@@ -196,6 +196,10 @@ class StoreContext:
         inside: Any = getattr(_tls, "context", None)
         return inside if inside is not None else self.store._context()
 
+    def pointer(self) -> Any:
+        """The `wasmtime_context_t*` for C calls (`host_resource_put`, `host_resource_take`)."""
+        return self._context()
+
 
 _host_new = _quick("wasmtime_component_resource_host_new", c_void_p, ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint32)
 _host_delete = _quick("wasmtime_component_resource_host_delete", None, c_void_p)

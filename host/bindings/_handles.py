@@ -113,17 +113,17 @@ def current() -> HandleTable:
 def lower_own(resource: int, obj: Any, c: Any) -> None:
     """A host object given to the guest: a new `own` handle (the guest may drop it, or pass it back)."""
     table = current()
-    host_resource_put(table.context._context(), True, table.insert(resource, obj), resource, c)
+    host_resource_put(table.context.pointer(), True, table.insert(resource, obj), resource, c)
 
 
 def lower_borrow(resource: int, obj: Any, c: Any) -> None:
     """A host object lent to the guest for one call."""
     table = current()
-    host_resource_put(table.context._context(), False, table.insert(resource, obj), resource, c)
+    host_resource_put(table.context.pointer(), False, table.insert(resource, obj), resource, c)
 
 
 def _rep(resource: int, c: Any) -> int:
-    found, rep = host_resource_take(current().context._context(), c)
+    found, rep = host_resource_take(current().context.pointer(), c)
     if found != resource:
         raise HandleError(f"a handle of another resource type ({found}, expected {resource})")
     return rep
