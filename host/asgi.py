@@ -55,7 +55,7 @@ access_log = logging.getLogger("wasmlet.access")
 log = logging.getLogger("wasmlet")
 
 _INLINE_BINARY_MAX = 64 << 10
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # fullmatch: `$` would let a final newline in
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what HTTP/1.1 clients (and uvicorn) refuse; tab is fine
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
                "proxy-connection", "x-request-id"}
@@ -197,14 +197,13 @@ class Host:
                 status, sent = await _send_error(send, 308, f"the function is served under {name}/{ver}/", rid,
                                                  [(b"location", location)])
                 return
-            status, sent = await self._serve(scope, receive, send, version, f"/{name}/{ver}",
-                                             _sub_path(parts), rid)
+            status, sent = await self._serve(scope, receive, send, version, f"/{name}/{ver}", parts, rid)
         except _Reject as r:
             status, sent = await _send_error(send, r.status, r.message, rid, r.headers)
         except StreamAborted as aborted:  # the head is out: the body is cut off, never completed
             status, sent = aborted.status, aborted.sent
             log.warning("response of %s/%s (request %s) cut off after %d bytes: %s", fn_label, version_label, rid,
-                        sent, aborted.reason)
+                        sent, escape_control(aborted.reason))
         except Exception:
             log.exception("internal error serving %s (request %s)", escape_control(scope["path"]), rid)
             status, sent = await _send_error(send, 500, "internal error in the host", rid, _CLOSE)
@@ -229,7 +228,7 @@ class Host:
 
     # ------------------------------------------------------------- requests
     async def _serve(self, scope: Scope, receive: Receive, send: Send, version: Version, mount: str,
-                     sub_path: str, rid: str) -> tuple[int, int]:
+                     parts: list[bytes], rid: str) -> tuple[int, int]:
         manifest = version.manifest
         # the body first: a client trickling it must not hold a slot meant for running functions. A
         # standard wasi:http component (once loaded) reads a body past its first 64 KiB as it arrives.
@@ -252,8 +251,11 @@ class Host:
                 raise _Reject(exc.status, str(exc)) from None
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             request_body = body_from_bytes(body)
+            # a wasmlet function gets its path decoded once; a standard component, as the client sent it
+            # (as under `wasmtime serve`: a `%3F` must not become a query)
+            path = _raw_sub_path(parts) if compiled.world == PROXY_WORLD else _sub_path(parts)
             event = EventHttp(Request(
-                method=scope["method"], path=sub_path, query=scope["query_string"].decode("latin-1"),
+                method=scope["method"], path=path, query=scope["query_string"].decode("latin-1"),
                 headers=headers, body=request_body, mount=mount,
             ))
             # a standard wasi:http component's body is a stream: a large one is sent as it is written
@@ -393,7 +395,8 @@ class Host:
         except InvalidResponse as exc:
             raise _Reject(502, f"{version.function} answered no valid response: {exc.message}") from None
         except GuestTrap as exc:
-            log.warning("guest trap in %s/%s (request %s): %s", version.function, version.version, rid, exc)
+            log.warning("guest trap in %s/%s (request %s): %s", version.function, version.version, rid,
+                        escape_control(str(exc)))  # its output tail is the guest's: no forged log lines
             raise _Reject(500, f"{version.function} failed: {exc.message}") from None
         except InvocationError as exc:
             raise _Reject(500, f"{version.function} failed: {exc.message}") from None
@@ -431,6 +434,11 @@ def _request_id(scope: Scope) -> str:
                 return str(value.decode("ascii"))
             break
     return f"{random.getrandbits(128):032x}"  # no system call (os.urandom cost 4 % of a hello)
+
+
+def _raw_sub_path(parts: list[bytes]) -> str:
+    """The raw rest of the URL, not decoded."""
+    return "/" + parts[3].decode("latin-1") if len(parts) > 3 else "/"
 
 
 def _sub_path(parts: list[bytes]) -> str:
@@ -495,7 +503,7 @@ def _check_response(response: Response) -> list[tuple[bytes, bytes]]:
         raise _Reject(502, f"function returned an invalid status {response.status}")
     out = []
     for name, value in response.headers:
-        if not _TOKEN.match(name):
+        if not _TOKEN.fullmatch(name):
             raise _Reject(502, f"function returned an invalid header name {name[:40]!r}")
         if _BAD_VALUE.search(value):
             raise _Reject(502, f"function returned an invalid value for header {name!r}")

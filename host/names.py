@@ -14,7 +14,7 @@ FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 def check_function_name(name: str) -> str:
     """`name` when it is a valid function name; otherwise `ValueError` saying what is allowed."""
-    if not FUNCTION_NAME.match(name):
+    if not FUNCTION_NAME.fullmatch(name):  # `$` alone would let a final newline in
         raise ValueError(f"invalid function name {name!r}: use a-z, 0-9, '-' and '_', starting with a letter "
                          "(at most 63 characters)")
     return name

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import random
+import secrets
 import time
 from typing import Any
 
@@ -81,7 +82,7 @@ class AsyncInvocations:
                      idempotency_key: str | None) -> tuple[str, bool]:
         """Queues one invocation; returns its id and whether it was a repeat of an earlier submission."""
         conn, kv = await self._ready()
-        invocation = f"{random.getrandbits(128):032x}"
+        invocation = secrets.token_hex(16)  # it is the key to the result: unpredictable, never from `random`
         if idempotency_key:
             key = "idem-" + hashlib.sha256(f"{function}\0{idempotency_key}".encode()).hexdigest()[:40]
             try:

@@ -79,7 +79,7 @@ def check_name(kind: str, name: str) -> None:
             check_function_name(name)
         except ValueError as exc:
             raise RegistryError(str(exc), 400) from None
-    elif not NAME_RE.match(name):
+    elif not NAME_RE.fullmatch(name):  # `$` alone would let a final newline in
         raise RegistryError(f"invalid {kind} name {name!r}: use a-z, 0-9, '-' and '_' (max 63)", 400)
 
 

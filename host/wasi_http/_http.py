@@ -23,8 +23,11 @@ from ..bodies import body_bytes, body_from_bytes
 from ..capabilities import InvocationContext
 from ._io import READY, Budget, InputStream, IoError, OutputStream, Pollable, Sink
 
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # fullmatch: `$` would let a final newline in
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+MAX_FIELDS_BYTES = 64 * 1024
+"""Header data one `fields` may hold (names and values): more than any HTTP peer takes, and what
+`entries` hands the guest in one call costs the host about 70 bytes a byte (one C value per byte)."""
 FORBIDDEN = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host",
                        "http2-settings"})
 """Headers a guest may not set: the connection's framing is the host's."""
@@ -57,7 +60,7 @@ class Fields:
 
 
 def _check(name: str, value: bytes | None = None) -> w.HeaderError | None:
-    if not _TOKEN.match(name.encode("utf-8", "replace")):
+    if not _TOKEN.fullmatch(name.encode("utf-8", "replace")):
         return w.HeaderErrorInvalidSyntax()
     if value is not None and _BAD_VALUE.search(value):
         return w.HeaderErrorInvalidSyntax()
@@ -68,11 +71,16 @@ def _check(name: str, value: bytes | None = None) -> w.HeaderError | None:
 
 @dataclass
 class Body:
-    """An outgoing body: its sink and whether the guest finished it."""
+    """An outgoing body: its sink and whether the guest finished it (or dropped it unfinished)."""
 
     sink: Sink
     taken: bool = False
     finished: bool = False
+    dropped: bool = False
+
+    def close(self) -> None:
+        """The guest dropped its handle (or the invocation ended)."""
+        self.dropped = True
 
 
 @dataclass
@@ -179,6 +187,11 @@ class FutureIncomingResponse:
         self.result: Result[IncomingResponse, w.HttpTypesErrorCode] | None = None
         self.taken = False
 
+    def ready(self) -> bool:
+        """It can be sent (or was): its body, if the guest took one, is finished (or dropped)."""
+        body = self.request.body if self.request is not None else None
+        return self.result is not None or body is None or not body.taken or body.finished or body.dropped
+
     def resolve(self) -> Result[IncomingResponse, w.HttpTypesErrorCode]:
         if self.result is None:
             assert self.request is not None
@@ -200,7 +213,14 @@ class OutboundSender:
         scheme = request.scheme or w.SchemeHTTPS()
         scheme_text = scheme.value if isinstance(scheme, w.SchemeOther) else scheme.tag.lower()
         url = f"{scheme_text}://{request.authority}{request.path_with_query or '/'}"
-        data = request.body.sink.release() if request.body is not None else b""
+        body = request.body
+        if body is not None and body.sink.overflowed:
+            body.sink.release()
+            return Err(w.HttpTypesErrorCodeHTTPRequestBodySize(body.sink.limit))
+        if body is not None and body.taken and not body.finished:  # dropped unfinished: never sent, as a
+            body.sink.release()  # half-written body must not pass for a whole one
+            return Err(w.HttpTypesErrorCodeInternalError("the request body was not finished"))
+        data = body.sink.release() if body is not None else b""
         headers = [(k, v.decode("latin-1")) for k, v in request.headers.entries]
         sent = self.imports.outbound_http.send(faas.OutgoingRequest(method_name(request.method), url, headers,
                                                                     body_from_bytes(data)))
@@ -227,6 +247,13 @@ class HttpTypesHost:
         self.outcome = outcome
         self.budget = budget
 
+    @staticmethod
+    def _room(kept: list[tuple[str, bytes]] | None, added: list[tuple[str, bytes]]) -> None:
+        """Stops the guest when a `fields` would hold more than `MAX_FIELDS_BYTES`."""
+        size = sum(len(n) + len(v) for n, v in (kept or [])) + sum(len(n) + len(v) for n, v in added)
+        if size > MAX_FIELDS_BYTES:
+            raise ValueError(f"header fields larger than {MAX_FIELDS_BYTES} bytes")
+
     def _owned(self, headers: Fields) -> Fields:
         """Fields the guest hands over to a request or response it makes: taken as they are, or a
         mutable copy of immutable ones (those of a request or response the host made)."""
@@ -248,6 +275,7 @@ class HttpTypesHost:
             error = _check(name, value)
             if error is not None:
                 return Err(error)
+        self._room(None, entries)
         self.budget.charge(_size(entries), "header fields")
         return Ok(Fields([(n.lower(), v) for n, v in entries]))
 
@@ -267,6 +295,7 @@ class HttpTypesHost:
             if error is not None:
                 return Err(error)
         key = name.lower()
+        self._room([(n, v) for n, v in self_.entries if n != key], [(key, v) for v in value])
         self.budget.charge(_size([(key, v) for v in value]), "header fields")
         self_.entries = [(n, v) for n, v in self_.entries if n != key] + [(key, v) for v in value]
         return Ok(None)
@@ -287,6 +316,7 @@ class HttpTypesHost:
         error = _check(name, value)
         if error is not None:
             return Err(error)
+        self._room(self_.entries, [(name, value)])
         self.budget.charge(_size([(name, value)]), "header fields")
         self_.entries.append((name.lower(), value))
         return Ok(None)
@@ -334,7 +364,7 @@ class HttpTypesHost:
         return self_.method
 
     def outgoing_request_set_method(self, self_: OutgoingRequest, method: w.Method) -> Result[None, None]:
-        if isinstance(method, w.MethodOther) and not _TOKEN.match(method.value.encode("utf-8", "replace")):
+        if isinstance(method, w.MethodOther) and not _TOKEN.fullmatch(method.value.encode("utf-8", "replace")):
             return Err(None)
         self_.method = method
         return Ok(None)
@@ -470,6 +500,7 @@ class HttpTypesHost:
 
     def outgoing_body_finish(self, this: Body, trailers: Fields | None) -> Result[None, w.HttpTypesErrorCode]:
         this.finished = True
+        this.sink.closed = True
         if this.sink.overflowed:
             return Err(w.HttpTypesErrorCodeHTTPResponseBodySize(this.sink.limit))
         return Ok(None)
@@ -477,6 +508,8 @@ class HttpTypesHost:
     # future incoming response
     def future_incoming_response_subscribe(self, self_: FutureIncomingResponse) -> Pollable:
         def check() -> bool:
+            if not self_.ready():
+                return False
             self_.resolve()
             return True
 
@@ -485,6 +518,8 @@ class HttpTypesHost:
     def future_incoming_response_get(self, self_: FutureIncomingResponse) -> object:
         if self_.taken:
             return Err(None)  # some(err): asked twice
+        if not self_.ready():
+            return None  # none: the guest is still writing the body
         self_.taken = True
         return Ok(self_.resolve())  # some(ok(ok(response))) or some(ok(err(code)))
 

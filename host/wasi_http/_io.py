@@ -19,6 +19,9 @@ from ..capabilities import InvocationContext
 
 WRITE_BUDGET = 1 << 20
 """What `check-write` allows at once: the guest writes in pieces of at most this many bytes."""
+READ_PIECE = 64 * 1024
+"""The most one `read` hands the guest: a `list<u8>` costs the host about 70 bytes a byte on its way
+into the guest (one C value per byte, and copies), so pieces stay small (a read may return less)."""
 
 
 class DeadlineExceeded(Exception):
@@ -104,7 +107,7 @@ class InputStream:
         error = self._fill()
         if error is not None:
             return Err(error)
-        chunk = bytes(self._data[self._at:self._at + min(n, WRITE_BUDGET * 4)])
+        chunk = bytes(self._data[self._at:self._at + min(n, READ_PIECE)])
         self._at += len(chunk)
         return Ok(chunk)
 
@@ -153,6 +156,8 @@ class Sink:
         self.chunks: list[bytes] = []
         self.size = 0
         self.overflowed = False
+        self.closed = False
+        """The body was finished: nothing more may be written to it."""
 
     def write(self, data: bytes) -> IoError | None:
         if not self.budget.take(len(data)):
@@ -173,6 +178,10 @@ class Sink:
         return b"".join(self.chunks)
 
 
+MAX_KEPT_LINE = 2000
+"""Characters of each output line kept for error messages (the log itself has its own limits)."""
+
+
 class LogSink(Sink):
     """stdout/stderr: each complete line goes to the function's log (the log's own caps apply)."""
 
@@ -191,7 +200,7 @@ class LogSink(Sink):
 
     def emit(self, line: bytes) -> None:
         text = line.decode(errors="replace").rstrip("\r")
-        self.ctx.output.append(text)
+        self.ctx.output.append(text[:MAX_KEPT_LINE])
         self.ctx.log(20, text, "stdout/stderr")
 
     def flush_pending(self) -> None:
@@ -208,7 +217,7 @@ class OutputStream:
         self.failed = False
 
     def write(self, data: bytes) -> Result[None, StreamError]:
-        if self.failed:
+        if self.failed or self.sink.closed:
             return Err(StreamErrorClosed())
         error = self.sink.write(data)
         if error is not None:
@@ -217,7 +226,7 @@ class OutputStream:
         return Ok(None)
 
     def check_write(self) -> Result[int, StreamError]:
-        return Err(StreamErrorClosed()) if self.failed else Ok(WRITE_BUDGET)
+        return Err(StreamErrorClosed()) if self.failed or self.sink.closed else Ok(WRITE_BUDGET)
 
     def flush(self) -> Result[None, StreamError]:
         return Err(StreamErrorClosed()) if self.failed else Ok(None)

@@ -13,6 +13,7 @@ from wasmtime.component import Component, Instance, Linker
 from ..bindings import _handles as handles
 from ..bindings import faas
 from ..bindings import wasi_http as w
+from ..bindings._abi import GuestError
 from ..bodies import body_bytes, body_from_bytes
 from ..capabilities import InvocationContext
 from ..errors import GuestTrap, InvalidResponse, InvocationError
@@ -21,6 +22,7 @@ from ._io import Budget, IoHost
 from ._system import (
     CliHost,
     FilesystemHost,
+    GuestExit,
     MonotonicClockHost,
     PreopensHost,
     RandomHost,
@@ -95,6 +97,10 @@ class Provider:
                                            body_bytes(request.body), ctx.request_stream)
                 try:
                     exports.incoming_handler_handle(store, instance, incoming, ResponseOutparam())
+                except GuestError as exc:
+                    if not (isinstance(exc.host_exception, GuestExit) and _complete(outcome)):
+                        raise
+                    # it exited once its response was whole: the response stands
                 finally:
                     cli.output.flush_pending()
                 return _response_of(outcome, ctx)
@@ -165,6 +171,12 @@ def _response_of(outcome: Outcome, ctx: InvocationContext) -> faas.Response:
         data = response.body.sink.value()
     headers = [(k, v.decode("latin-1")) for k, v in response.headers.entries]
     return faas.Response(response.status, headers, body_from_bytes(data))
+
+
+def _complete(outcome: Outcome) -> bool:
+    """The guest set a response and finished its body (or never asked for one)."""
+    response = outcome.response
+    return response is not None and (response.body is None or not response.body.taken or response.body.finished)
 
 
 def _code_text(code: object) -> str:

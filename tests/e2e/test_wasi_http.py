@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import WASMLET, free_port, running
+from servers import WASMLET, eventually, free_port, running
 from wasi_http import build_js_echo, build_python_echo, build_python_hello, build_tiny, wasmtime_serve
 
 DEV_LOG: list[Path] = []
@@ -124,6 +124,15 @@ def test_a_response_the_guest_breaks_fails_as_under_wasmtime_serve(wasmlet_dev: 
     assert ours.json()["request_id"] == ours.headers["x-request-id"]  # wasmlet's JSON error
 
 
+def test_the_path_reaches_the_guest_as_the_client_sent_it(wasmlet_dev: str, reference: dict[str, str]) -> None:
+    """Not decoded: an encoded `?` must not become a query (a proxy in front matches paths too)."""
+    for path in ["/echo%3Fsecret=1", "/ech%6F"]:
+        ours, theirs = both(wasmlet_dev, reference, "pyecho", "GET", path)
+        assert ours.status_code == theirs.status_code == 404, path
+    ours, theirs = both(wasmlet_dev, reference, "pyecho", "GET", "/echo?a=%3F")
+    assert json.loads(ours.headers["x-echo"])["query"] == json.loads(theirs.headers["x-echo"])["query"] == "a=%3F"
+
+
 def test_repeated_headers(wasmlet_dev: str, reference: dict[str, str]) -> None:
     ours, theirs = both(wasmlet_dev, reference, "pyecho", "GET", "/headers")
     assert ours.headers.get_list("x-many") == theirs.headers.get_list("x-many") == ["a", "b"]
@@ -199,6 +208,14 @@ def test_host_memory_is_bounded_by_the_guests_limits(wasmlet_dev: str) -> None:
     huge = httpx.get(f"{wasmlet_dev}/pyecho/dev/random", params={"n": 1 << 40}, timeout=60)
     assert huge.status_code == 500
     assert httpx.get(f"{wasmlet_dev}/pyecho/dev/random", params={"n": 64}).text == "64"
+
+
+def test_a_guest_cannot_forge_host_log_lines(wasmlet_dev: str) -> None:
+    forged = '2026-12-08 05:20:40,000 INFO wasmlet.access: 10.9.9.9 "DELETE /billing" 200 2 1.0ms fn=billing/v7'
+    resp = httpx.get(f"{wasmlet_dev}/pyecho/dev/forge", params={"line": forged}, timeout=30)
+    assert resp.status_code == 500
+    assert eventually(lambda: "trap after the forged line" in DEV_LOG[-1].read_text())
+    assert not any(line.startswith(forged[:40]) for line in DEV_LOG[-1].read_text().splitlines())
 
 
 def test_exit_is_a_failure_and_the_host_keeps_serving(wasmlet_dev: str) -> None:

@@ -4,6 +4,7 @@ call's request, handles released with the invocation — and hostile component s
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -70,10 +71,51 @@ def test_without_a_stream_the_body_is_capped_at_the_memory_limit(runtime: Runtim
 
 
 def test_header_data_the_host_holds_is_capped_at_the_memory_limit(runtime: Runtime) -> None:
-    response, _ = _invoke(runtime, build_python_echo(), "/fields-flood", "n=10&kb=1024", Limits(timeout_ms=5000, memory_mb=64))
+    limits = Limits(timeout_ms=30000, memory_mb=64)
+    response, _ = _invoke(runtime, build_python_echo(), "/fields-flood", "n=10&kb=60", limits)
     assert response.status == 200
-    with pytest.raises(OutOfMemory, match="header fields"):
-        _invoke(runtime, build_python_echo(), "/fields-flood", "n=1000&kb=1024", Limits(timeout_ms=30000, memory_mb=64))
+    with pytest.raises(OutOfMemory, match="header fields"):  # 2000 clones of 60 KiB: past 64 MB
+        _invoke(runtime, build_python_echo(), "/fields-flood", "n=2000&kb=60", limits)
+    with pytest.raises(GuestTrap, match="header fields larger than 65536 bytes"):  # one fields holds 64 KiB
+        _invoke(runtime, build_python_echo(), "/fields-flood", "n=1&kb=100", limits)
+
+
+def test_insecure_randomness_never_comes_from_the_hosts_generator(runtime: Runtime) -> None:
+    """Python's `random` is one generator per process (request ids come from it) and its state can be
+    rebuilt from its outputs: a guest must never see them."""
+    import random
+
+    random.seed(1234)
+    expected = [random.getrandbits(64) for _ in range(4)]
+    random.seed(1234)
+    response, _ = _invoke(runtime, build_python_echo(), "/insecure", "n=4")
+    values = json.loads(body_bytes(response.body))
+    assert len(values) == 4 and values != expected
+    assert [random.getrandbits(64) for _ in range(4)] == expected  # and it drew nothing from it
+
+
+def test_exit_once_the_response_is_whole_keeps_the_response(runtime: Runtime) -> None:
+    response, _ = _invoke(runtime, build_python_echo(), "/exit-after")
+    assert response.status == 200 and body_bytes(response.body) == b"whole\n"
+
+
+def test_nothing_is_written_past_the_end_of_a_body(runtime: Runtime) -> None:
+    response, ctx = _invoke(runtime, build_python_echo(), "/after-finish")
+    assert body_bytes(response.body) == b"before\n"
+    assert "the host refused a write past the end" in list(ctx.output)
+
+
+def test_a_header_name_ending_in_a_newline_is_invalid(runtime: Runtime) -> None:
+    response, _ = _invoke(runtime, build_python_echo(), "/bad-name")
+    assert response.status == 400 and body_bytes(response.body) == b"refused: HeaderError_InvalidSyntax\n"
+
+
+def test_random_bytes_are_bounded_per_call(runtime: Runtime) -> None:
+    """A `list<u8>` costs the host ~70 bytes a byte on its way in: a call may ask for at most 1 MiB."""
+    response, _ = _invoke(runtime, build_python_echo(), "/random", f"n={1 << 20}", Limits(timeout_ms=10000))
+    assert body_bytes(response.body) == str(1 << 20).encode()
+    with pytest.raises(GuestTrap, match="random bytes asked for in one call"):
+        _invoke(runtime, build_python_echo(), "/random", f"n={(1 << 20) + 1}")
 
 
 def test_waits_and_exits_end_the_invocation(runtime: Runtime) -> None:

@@ -11,8 +11,10 @@ GET /stream?mb=N      N MiB written in 64 KiB pieces
 GET /slow-stream?n=N&ms=M   N pieces of 128 KiB, M ms apart
 
 Hostile routes, for wasmlet's own tests: /sleep?ms=N (a clock wait), /spin (a busy loop),
-/flood?mb=N (N MiB of zeroes, past any cap), /fields-flood?n=N&kb=K (header entries), /random?n=N, /exit, /world (what it can see of the
-environment, the filesystem and the network).
+/flood?mb=N (N MiB of zeroes, past any cap), /fields-flood?n=N&kb=K (header data only the host
+holds), /random?n=N, /insecure?n=N, /exit, /exit-after (once its response is whole), /after-finish
+(writes past the end), /bad-name (a header name ending in a newline), /forge?line=L (prints L, then
+traps), /world (what it can see of the environment, the filesystem and the network).
 """
 
 import json
@@ -23,7 +25,7 @@ from urllib.parse import parse_qs
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
-from wit_world.imports import monotonic_clock, outgoing_handler, random
+from wit_world.imports import insecure, monotonic_clock, outgoing_handler, random
 from wit_world.imports.streams import StreamError_Closed
 from wit_world.imports.types import (
     Fields,
@@ -91,6 +93,20 @@ def pause_then(ns: int, i: int) -> bytes:
         with monotonic_clock.subscribe_duration(ns) as timer:
             timer.block()
     return bytes([i % 251]) * 131072
+
+
+def after_finish(out: ResponseOutparam) -> None:
+    response = OutgoingResponse(Fields())
+    body = response.body()
+    ResponseOutparam.set(out, Ok(response))
+    stream = body.write()
+    stream.blocking_write_and_flush(b"before\n")
+    OutgoingBody.finish(body, None)
+    try:
+        stream.blocking_write_and_flush(b"after\n")
+        print("the host took a write past the end", flush=True)
+    except Err:
+        print("the host refused a write past the end", flush=True)
 
 
 def flood(out: ResponseOutparam, mb: int) -> None:
@@ -177,6 +193,23 @@ class IncomingHandler(exports.IncomingHandler):
         elif path == "/random":
             data = random.get_random_bytes(int(parse_qs(query)["n"][0]))
             respond(response_out, 200, [], [str(len(data)).encode()])
+        elif path == "/insecure":
+            values = [insecure.get_insecure_random_u64() for _ in range(int(parse_qs(query)["n"][0]))]
+            respond(response_out, 200, [], [json.dumps(values).encode()])
+        elif path == "/exit-after":
+            respond(response_out, 200, [], [b"whole\n"])
+            sys.exit(0)
+        elif path == "/after-finish":
+            after_finish(response_out)
+        elif path == "/bad-name":
+            try:
+                Fields.from_list([("x-a\n", b"1")])
+                respond(response_out, 200, [], [b"accepted\n"])
+            except Err as e:
+                respond(response_out, 400, [], [f"refused: {type(e.value).__name__}\n".encode()])
+        elif path == "/forge":
+            print("\n" + parse_qs(query)["line"][0], flush=True)
+            raise RuntimeError("trap after the forged line")
         elif path == "/exit":
             print("exiting now", flush=True)
             sys.exit(3)
