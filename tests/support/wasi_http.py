@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from guests import BUILD_DIR, ROOT, _toolchain_missing, unavailable
@@ -72,15 +73,15 @@ def _jco_wit(version: str, into: Path) -> None:
         (into / "deps" / pkg.name / "package.wit").write_text(text)
 
 
-def _peers() -> Path:
-    if not (PEERS / "wit" / "hello.wit").exists():
-        unavailable(f"no benchmark peers at {PEERS} (the shared folder, or WASMLET_BENCH_PEERS)")
-    return PEERS
+def _peers(peers: Path) -> Path:
+    if not (peers / "wit" / "hello.wit").exists():
+        unavailable(f"no benchmark peers at {peers} (the shared folder, or WASMLET_BENCH_PEERS)")
+    return peers
 
 
-def build_tiny() -> Path:
+def build_tiny(peers: Path = PEERS) -> Path:
     """The hand-written WAT hello (7 KB, no language runtime)."""
-    peers = _peers()
+    peers = _peers(peers)
     out = BUILD_DIR / f"wasi-tiny-{_digest(peers / 'tiny-hello', peers / 'wit')}.wasm"
     if out.exists():
         return out
@@ -106,41 +107,44 @@ def _componentize_py(src: Path, wit: Path, world: str, out: Path) -> None:
     os.replace(str(out) + ".tmp", out)
 
 
-def build_python_hello() -> Path:
+def build_python_hello(peers: Path = PEERS) -> Path:
     """The benchmark's componentize-py hello (WASI 0.2.0 WIT)."""
-    peers = _peers()
+    peers = _peers(peers)
     out = BUILD_DIR / f"wasi-py-hello-{_digest(peers / 'python-hello', peers / 'wit')}.wasm"
     if not out.exists():
         _componentize_py(peers / "python-hello", peers / "wit", "hello", out)
     return out
 
 
+def _with_wit(src: Path, version: str, build: Callable[[Path, Path], None], name: str) -> Path:
+    """Builds `src` once per content with its `world.wit` and the standard WASI WIT at `version`:
+    `build(wit_dir, out)` in a temporary directory."""
+    out = BUILD_DIR / f"{name}-{_digest(src)}.wasm"
+    if not out.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            wit = Path(tmp) / "wit"
+            wit.mkdir()
+            shutil.copy(src / "world.wit", wit / "world.wit")
+            _jco_wit(version, wit)
+            build(wit, out)
+    return out
+
+
 def build_python_echo() -> Path:
     src = GUESTS / "wasi-http-python"
-    out = BUILD_DIR / f"wasi-py-echo-{_digest(src)}.wasm"
-    if out.exists():
-        return out
-    with tempfile.TemporaryDirectory() as tmp:
-        wit = Path(tmp)
-        shutil.copy(src / "world.wit", wit / "world.wit")
-        _jco_wit("0.2.12", wit)
-        _componentize_py(src, wit, "echo", out)
-    return out
+    return _with_wit(src, "0.2.12", lambda wit, out: _componentize_py(src, wit, "echo", out), "wasi-py-echo")
 
 
 def build_js_echo() -> Path:
     src = GUESTS / "wasi-http-js"
-    out = BUILD_DIR / f"wasi-js-echo-{_digest(src)}.wasm"
-    if out.exists():
-        return out
+    return _with_wit(src, "0.2.10", lambda wit, out: _componentize_js(src, wit, out), "wasi-js-echo")
+
+
+def _componentize_js(src: Path, wit: Path, out: Path) -> None:
     missing = _toolchain_missing("js")
     if missing is not None:
         unavailable(missing)
     with tempfile.TemporaryDirectory() as tmp:
-        wit = Path(tmp) / "wit"
-        wit.mkdir()
-        shutil.copy(src / "world.wit", wit / "world.wit")
-        _jco_wit("0.2.10", wit)
         script = Path(tmp) / "build.mjs"
         script.write_text(
             'import { componentize } from "@bytecodealliance/componentize-js";\n'
@@ -153,4 +157,3 @@ def build_js_echo() -> Path:
         subprocess.run(["node", str(script), str(src / "app.js"), str(wit), str(out) + ".tmp"], check=True,
                        capture_output=True, cwd=tmp)
     os.replace(str(out) + ".tmp", out)
-    return out
