@@ -21,7 +21,7 @@ from typing import Any
 import wasmtime
 from wasmtime import component as _component
 
-PINNED = "50.0.1"
+PINNED = "51.0.0"
 """The wasmtime-py release whose private bindings this module was written against (pyproject pins it)."""
 
 

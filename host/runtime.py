@@ -373,10 +373,6 @@ def _classify(exc: Exception, ctx: InvocationContext) -> InvocationError:
         return GuestTrap(f"the component needs more than wasmlet allows one instance (at most {MAX_MEMORIES} "
                          f"linear memory, {MAX_TABLES} tables of {MAX_TABLE_ELEMENTS} elements, {MAX_INSTANCES} "
                          f"core instances): {first}", function=ctx.function, output_tail=tail)
-    if "deferred host scope has no call context" in first:
-        return GuestTrap("the component passed two or more borrowed handles in one call (poll over several "
-                         "pollables, splice), which this wasmtime (50.0.1) cannot take", function=ctx.function,
-                         output_tail=tail)
     if "maximum concurrent limit" in first:
         return HostBusy(f"no instance slot free: {first}", function=ctx.function)
     if "interrupt" in first:

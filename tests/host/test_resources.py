@@ -121,19 +121,10 @@ def test_constructors_and_methods(rig: Rig) -> None:
     assert len(table) == 0 and sorted(rig.counters.closed) == [8, 10]  # released with the invocation
 
 
-WASMTIME_TWO_BORROWS = pytest.mark.xfail(
-    strict=True, raises=GuestError,
-    reason="wasmtime 50.0.1 traps a host function given two or more borrowed handles in one call ('BUG: deferred "
-           "host scope has no call context', resources.rs:328; reproduced through wasmtime-py's own add_func too): "
-           "strict, so a fixed wasmtime makes this fail until the mark goes")
-
-
-@WASMTIME_TWO_BORROWS
 def test_a_static_function_taking_two_borrowed_handles(rig: Rig) -> None:
     assert rig.run("merge")[0] == "15"
 
 
-@WASMTIME_TWO_BORROWS
 def test_a_list_of_borrowed_handles(rig: Rig) -> None:
     assert rig.run("total")[0] == "10"
 

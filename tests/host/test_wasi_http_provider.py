@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,14 @@ def test_random_bytes_are_bounded_per_call(runtime: Runtime) -> None:
     assert body_bytes(response.body) == str(1 << 20).encode()
     with pytest.raises(GuestTrap, match="random bytes asked for in one call"):
         _invoke(runtime, build_python_echo(), "/random", f"n={(1 << 20) + 1}")
+
+
+def test_poll_over_several_pollables(runtime: Runtime) -> None:
+    """Several borrowed handles in one host call (wasmtime 50.0.1 trapped on it; 51 takes it)."""
+    started = time.monotonic()
+    response, _ = _invoke(runtime, build_python_echo(), "/poll-two")
+    assert json.loads(body_bytes(response.body)) == [1]  # the sooner timer only
+    assert time.monotonic() - started < 1.5
 
 
 def test_waits_and_exits_end_the_invocation(runtime: Runtime) -> None:

@@ -17,11 +17,11 @@ from wasmlet import _wasmtime
 from wasmlet._wasmtime import PINNED, WasmtimeVersionError, check_version
 
 ROOT = Path(__file__).resolve().parents[2]
-MESSAGE = ("wasmlet needs wasmtime-py 50.0.1 (its private C-API bindings are used); "
-           "found {}: pip install wasmtime==50.0.1")
+MESSAGE = ("wasmlet needs wasmtime-py 51.0.0 (its private C-API bindings are used); "
+           "found {}: pip install wasmtime==51.0.0")
 
 
-@pytest.mark.parametrize("found", ["50.0.2", "50.1.1", "51.0.1", "49.0.3", "5.0.1", "unknown"])
+@pytest.mark.parametrize("found", ["51.0.1", "51.1.0", "52.0.0", "50.0.1", "5.0.0", "unknown"])
 def test_another_release_is_refused_with_one_clear_line(found: str) -> None:
     with pytest.raises(WasmtimeVersionError) as info:
         check_version(found)
@@ -30,7 +30,7 @@ def test_another_release_is_refused_with_one_clear_line(found: str) -> None:
     assert isinstance(info.value, ImportError)
 
 
-@pytest.mark.parametrize("found", ["50.0.1", "50.0.1.post1", "50.0.1+local"])
+@pytest.mark.parametrize("found", ["51.0.0", "51.0.0.post1", "51.0.0+local"])
 def test_the_pinned_release_passes(found: str) -> None:
     check_version(found)
 

@@ -9,6 +9,7 @@ GET /outbound?url=U   fetches U through outgoing-handler; answers its status and
                       the error code
 GET /stream?mb=N      N MiB written in 64 KiB pieces
 GET /slow-stream?n=N&ms=M   N pieces of 128 KiB, M ms apart
+GET /poll-two    waits on two clock pollables in one `poll`; answers which were ready
 
 Hostile routes, for wasmlet's own tests: /sleep?ms=N (a clock wait), /spin (a busy loop),
 /flood?mb=N (N MiB of zeroes, past any cap), /fields-flood?n=N&kb=K (header data only the host
@@ -25,7 +26,7 @@ from urllib.parse import parse_qs
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
-from wit_world.imports import insecure, monotonic_clock, outgoing_handler, random
+from wit_world.imports import insecure, monotonic_clock, outgoing_handler, poll, random
 from wit_world.imports.streams import StreamError_Closed
 from wit_world.imports.types import (
     Fields,
@@ -176,6 +177,11 @@ class IncomingHandler(exports.IncomingHandler):
             pieces, pause = int(params["n"][0]), int(params["ms"][0]) * 1_000_000
             respond(response_out, 200, [("content-type", b"application/octet-stream")],
                     (pause_then(pause, i) for i in range(pieces)))
+        elif path == "/poll-two":  # two pollables in one call: a later timer and a sooner one
+            later = monotonic_clock.subscribe_duration(2_000_000_000)
+            sooner = monotonic_clock.subscribe_duration(20_000_000)
+            ready = poll.poll([later, sooner])
+            respond(response_out, 200, [], [json.dumps(list(ready)).encode()])
         elif path == "/sleep":
             with monotonic_clock.subscribe_duration(int(parse_qs(query)["ms"][0]) * 1_000_000) as timer:
                 timer.block()
