@@ -240,21 +240,8 @@ def host_resource_take(context: Any, c: Any) -> tuple[int, int]:
         _host_delete(host)
 
 
-def resource_take(c: Any) -> _component.ResourceAny:
-    """The resource handle a component value holds, moved out of it (the value no longer owns it)."""
-    if c.kind != K_RESOURCE:
-        raise TypeError(f"expected a resource handle, found value kind {c.kind}")
-    return _component.ResourceAny._from_ptr(ffi.take_pointer(c.of, "resource"))
-
-
-def resource_put(handle: _component.ResourceAny, c: Any) -> None:
-    """Stores a resource handle in a component value, which then owns it."""
-    c.kind = K_RESOURCE
-    c.of.resource = handle._consume()
-
-
 __all__ = [
-    "K_RESOURCE", "StoreContext", "host_resource_put", "host_resource_take", "resource_put", "resource_take",
+    "K_RESOURCE", "StoreContext", "host_resource_put", "host_resource_take",
     "PINNED", "WASMTIME_VERSION", "GuestError", "HostFunc", "Val", "ValRecordEntry", "WasmtimeVersionError",
     "add_func", "byte_vec_new", "call", "capi", "check_version", "flags_new_uninit", "installed_version", "list_delete",
     "list_new_uninit", "post_return", "record_delete", "record_new_uninit", "val_delete", "val_new",
