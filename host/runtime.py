@@ -54,8 +54,7 @@ MAX_TABLE_ELEMENTS = 200_000
 """Elements in each table (8 bytes each: tables add at most 8 x 1.6 MB)."""
 FUNCTION_WORLD = "function"
 PROXY_WORLD = "wasi-http"
-WORLDS = {FUNCTION_WORLD: "wasmlet function (wasmlet:faas)", PROXY_WORLD: "wasi:http/proxy component"}
-"""The kinds of component wasmlet runs, as `inspect` and `ls` name them."""
+"""The kinds of component wasmlet runs (`CompiledFunction.world`), as `ls` and the admin API name them."""
 _OOM_MARKERS = ("out of memory", "MemoryError", "memory allocation of")
 
 
@@ -192,7 +191,6 @@ class Runtime:
             raise LoadError("wasi:http component imports interfaces wasmlet does not provide: " + ", ".join(foreign))
         try:
             bound = self.proxy.exports(component)
-            self.proxy.linker.instantiate  # noqa: B018  (the linker exists before the note is written)
         except LookupError as exc:
             raise LoadError(str(exc)) from None
         handler = exported_handler(exports)

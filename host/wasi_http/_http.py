@@ -263,8 +263,7 @@ class HttpTypesHost:
         return headers.copy()
 
     def http_error_code(self, err: IoError) -> w.HttpTypesErrorCode | None:
-        code = err.http_code
-        return code if code is not None else None  # type: ignore[return-value]
+        return err.http_code  # type: ignore[return-value]
 
     # fields
     def fields_new(self) -> Fields:

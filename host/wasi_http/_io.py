@@ -301,14 +301,10 @@ class IoHost:
         if isinstance(read, Err):
             return read
         written = self_.write(read.value)
-        return written if isinstance(written, Err) else Ok(len_of(read.value))
+        return written if isinstance(written, Err) else Ok(read.value.__len__())
 
     def output_stream_blocking_splice(self, self_: OutputStream, src: InputStream, len: int) -> Result[int, StreamError]:
         return self.output_stream_splice(self_, src, len)
-
-
-def len_of(data: bytes) -> int:
-    return len(data)
 
 
 def _body_size(limit: int) -> object:
